@@ -1,0 +1,103 @@
+"""rundb errors.
+
+The library raises these and never exits or prints; the CLI turns them into one
+``rundb: ...`` line on stderr (exit 1), or a usage error (exit 2) for bad query text.
+
+* RundbError
+  x QueryError          malformed query text (has .text, .pos, .line)
+  x TimeRangeError      malformed --started range (has .pos)
+  x RunNotFound         no run matches a run spec
+  x AmbiguousRun        a short id prefix matches several runs
+  x FlagError           unknown flag, bad value, bad range
+  x BatchError          trials, batch files, search spaces, optimizers
+  x OpError             cannot find or load an operation (rundb.yml, script)
+  x EventFileError      a corrupt TF event file (names the file and offset)
+  x MetaError           a run's meta.json is missing or unreadable
+  x IndexSchemaError    index unreadable, or its schema is newer than this rundb
+  x ExportError         export/import problems (missing or invalid paths)
+  x ReadOnlyError       a write attempted through `rundb sql`
+"""
+
+
+class RundbError(Exception):
+    "Base class of every error rundb raises on purpose."
+
+    #: exit status the CLI uses for this error
+    exit_code = 1
+
+
+class QueryError(RundbError):
+    "Malformed query text."
+
+    exit_code = 2
+
+    def __init__(self, msg, text=None, pos=None, line=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.text = text
+        self.pos = pos
+        self.line = line
+
+    def __str__(self):
+        if self.pos is None:
+            return self.msg
+        return f"{self.msg}, line {self.line}, pos {self.pos}"
+
+    def caret(self):
+        """The offending line of text with a ``^`` under the error position."""
+        if self.text is None or self.pos is None:
+            return ""
+        start = self.text.rfind("\n", 0, self.pos) + 1
+        end = self.text.find("\n", self.pos)
+        line = self.text[start : end if end >= 0 else None]
+        return f"{line}\n{' ' * (self.pos - start)}^"
+
+
+class TimeRangeError(RundbError):
+    "Malformed time range for --started."
+
+    exit_code = 2
+
+    def __init__(self, msg, pos=None):
+        super().__init__(msg)
+        self.pos = pos
+
+
+class RunNotFound(RundbError):
+    "No run matches the given id, index or range."
+
+
+class AmbiguousRun(RundbError):
+    "A short id prefix matches more than one run."
+
+
+class FlagError(RundbError):
+    "Unknown flag, bad flag value or bad range."
+
+
+class BatchError(RundbError):
+    "Bad trials, batch file, search space or optimizer settings."
+
+
+class OpError(RundbError):
+    "Cannot find or load an operation."
+
+
+class EventFileError(RundbError):
+    "A TF event file holds a corrupt record."
+
+
+class MetaError(RundbError):
+    "A run's meta.json is missing or unreadable."
+
+
+class IndexSchemaError(RundbError):
+    "The index cannot be used by this version of rundb."
+
+
+class ExportError(RundbError):
+    "Export or import cannot proceed."
+
+
+class ReadOnlyError(RundbError):
+    "A statement tried to change the index through a read-only connection."

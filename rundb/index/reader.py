@@ -1,0 +1,176 @@
+"""Reads from the index. Every reader in rundb comes through SQL here; no run
+directory is walked to answer a question."""
+
+import json
+import os
+
+from ..query.catalog import Catalog, ScalarKey
+from ..run import Run, process_gone, read_meta, write_meta
+from . import writer
+from .writer import decode_flag
+
+_RUN_FIELDS = (
+    "rid, id, op, status, created, started, stopped, exit_status, label, comment, "
+    "marked, parent, sourcecode_digest, host, user, pid, deleted"
+)
+
+#: Newest first; rid breaks ties between runs created in the same microsecond.
+NEWEST_FIRST = "r.created DESC, r.rid DESC"
+
+
+def home_path(index):
+    return os.path.dirname(os.path.abspath(index.path))
+
+
+def run_rids(index, where="1", params=(), order=NEWEST_FIRST, limit=None):
+    """rids of runs matching an SQL condition on ``run r``, newest first."""
+    sql = f"SELECT r.rid FROM run r WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = [*params, int(limit)]
+    return [row[0] for row in index.conn.execute(sql, list(params))]
+
+
+def load_runs(index, rids, details=True):
+    """Run records for ``rids``, in the given order.
+
+    :param details: also load flags, tags and attributes (two extra queries in all).
+    """
+    if not rids:
+        return []
+    conn = index.conn
+    home = home_path(index)
+    by_rid = {}
+    for chunk in _chunks(rids):
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT {_RUN_FIELDS} FROM run WHERE rid IN ({marks})", chunk):
+            by_rid[row[0]] = _run_from_row(row, home)
+    if details:
+        for rid, flags in load_flags(index, rids).items():
+            by_rid[rid].flags = flags
+        for chunk in _chunks(rids):
+            marks = ",".join("?" * len(chunk))
+            for rid, tag in conn.execute(
+                f"SELECT rid, tag FROM run_tag WHERE rid IN ({marks}) ORDER BY rid, tag", chunk
+            ):
+                by_rid[rid].tags.append(tag)
+            for rid, name, value in conn.execute(
+                f"SELECT rid, name, value FROM run_attr WHERE rid IN ({marks})", chunk
+            ):
+                by_rid[rid].attrs[name] = json.loads(value) if value is not None else None
+    return [by_rid[rid] for rid in rids if rid in by_rid]
+
+
+def _run_from_row(row, home):
+    (rid, id_, op, status, created, started, stopped, exit_status, label, comment,
+     marked, parent, digest, host, user, pid, deleted) = row
+    run = Run(
+        id=id_, op=op, status=status, created=created, started=started, stopped=stopped,
+        exit_status=exit_status, label=label, comment=comment, marked=bool(marked),
+        parent=parent, sourcecode_digest=digest, host=host, user=user, pid=pid,
+        dir=os.path.join(home, "trash" if deleted else "runs", id_), deleted=bool(deleted),
+    )
+    run.rid = rid
+    return run
+
+
+def load_flags(index, rids):
+    """{rid: {flag name: value}} with values in their original types."""
+    out = {rid: {} for rid in rids}
+    for chunk in _chunks(rids):
+        marks = ",".join("?" * len(chunk))
+        sql = (
+            "SELECT f.rid, n.name, f.value, f.type FROM run_flag f "
+            f"JOIN flag_name n ON n.id = f.name WHERE f.rid IN ({marks})"
+        )
+        for rid, name, value, type_ in index.conn.execute(sql, chunk):
+            out[rid][name] = decode_flag(value, type_)
+    return out
+
+
+def rid_of(index, run_id):
+    row = index.conn.execute("SELECT rid FROM run WHERE id = ?", (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def get_run(index, run_id):
+    """The Run with this full id, or None."""
+    rid = rid_of(index, run_id)
+    return load_runs(index, [rid])[0] if rid is not None else None
+
+
+def scalar_summaries(index, rids):
+    """{rid: [summary dict, ...]} sorted by prefix, tag (the seed's ipy column names)."""
+    out = {rid: [] for rid in rids}
+    for chunk in _chunks(rids):
+        marks = ",".join("?" * len(chunk))
+        sql = (
+            "SELECT s.rid, k.prefix, k.tag, s.first_val, s.first_step, s.last_val, "
+            "s.last_step, s.min_val, s.min_step, s.max_val, s.max_step, s.count, s.total "
+            "FROM scalar_stat s JOIN scalar_key k ON k.id = s.key "
+            f"WHERE s.rid IN ({marks}) ORDER BY s.rid, k.prefix, k.tag"
+        )
+        for row in index.conn.execute(sql, chunk):
+            (rid, prefix, tag, fv, fs, lv, ls, mnv, mns, mxv, mxs, count, total) = row
+            out[rid].append({
+                "prefix": prefix, "tag": tag,
+                "first_val": fv, "first_step": fs, "last_val": lv, "last_step": ls,
+                "min_val": mnv, "min_step": mns, "max_val": mxv, "max_step": mxs,
+                "avg_val": total / count if count else None, "count": count, "total": total,
+            })
+    return out
+
+
+def scalar_points(index, rid, prefix=None, tag=None):
+    """[(prefix, tag, step, value, time)] of one run, in write order."""
+    sql = (
+        "SELECT k.prefix, k.tag, p.step, p.value, p.time FROM scalar_point p "
+        "JOIN scalar_key k ON k.id = p.key WHERE p.rid = ?"
+    )
+    params = [rid]
+    if prefix is not None:
+        sql += " AND k.prefix = ?"
+        params.append(prefix)
+    if tag is not None:
+        sql += " AND k.tag = ?"
+        params.append(tag)
+    return index.conn.execute(sql + " ORDER BY p.rowid", params).fetchall()
+
+
+def catalog(index):
+    """Known scalar keys, flag names and extra attribute names."""
+    conn = index.conn
+    keys = [ScalarKey(*row) for row in conn.execute("SELECT id, prefix, tag FROM scalar_key")]
+    flags = dict((name, id_) for id_, name in conn.execute("SELECT id, name FROM flag_name"))
+    attrs = {row[0] for row in conn.execute("SELECT DISTINCT name FROM run_attr")}
+    return Catalog(scalar_keys=keys, flag_names=flags, attr_names=attrs)
+
+
+def reap_gone_runs(index):
+    """Record as ``error`` the runs marked running whose process has vanished.
+
+    A SIGKILL or a crash leaves no exit status behind; readers call this first so such
+    runs never show as running forever. meta.json is updated too (best effort).
+    """
+    rows = index.conn.execute(
+        "SELECT id, pid, host FROM run WHERE status = 'running'"
+    ).fetchall()
+    gone = [id_ for id_, pid, host in rows if process_gone("running", pid, host)]
+    for run_id in gone:
+        writer.update_run(index, run_id, status="error")
+        writer.set_attrs(index, rid_of(index, run_id), {"process_gone": True})
+        run = get_run(index, run_id)
+        try:
+            meta = read_meta(run.dir)
+            meta.status = "error"
+            meta.attrs["process_gone"] = True
+            write_meta(meta)
+        except Exception:  # noqa: BLE001 - the index is already right; files are best effort
+            pass
+    return gone
+
+
+def _chunks(items, size=900):
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

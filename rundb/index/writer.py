@@ -1,0 +1,267 @@
+"""Writes to the index: every run attribute, flag and scalar goes through here.
+
+Scalar summaries (first/last/min/max value and step, count, total) are kept current on
+every write: each batch is reduced in Python per key, then merged into ``scalar_stat``
+with one upsert per key, so readers never aggregate points.
+"""
+
+import json
+
+from ..run import Run
+
+_RUN_COLUMNS = (
+    "id",
+    "op",
+    "status",
+    "created",
+    "started",
+    "stopped",
+    "exit_status",
+    "label",
+    "comment",
+    "marked",
+    "parent",
+    "sourcecode_digest",
+    "host",
+    "user",
+    "pid",
+    "deleted",
+)
+
+#: Run fields that live in the ``run`` table and may be updated.
+UPDATABLE = frozenset(_RUN_COLUMNS) - {"id", "created"}
+
+_INSERT_RUN = "INSERT INTO run ({}) VALUES ({})".format(
+    ", ".join(_RUN_COLUMNS), ", ".join("?" for _ in _RUN_COLUMNS)
+)
+
+_INSERT_POINT = "INSERT INTO scalar_point (rid, key, step, value, time) VALUES (?, ?, ?, ?, ?)"
+
+# All SET expressions read the row as it was before the update, so min/max and their
+# steps are decided together. Strict < and > keep the first occurrence on ties.
+_MERGE_STAT = """
+INSERT INTO scalar_stat (
+    rid, key, first_val, first_step, last_val, last_step,
+    min_val, min_step, max_val, max_step, count, total
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (rid, key) DO UPDATE SET
+    first_val = coalesce(first_val, excluded.first_val),
+    first_step = CASE WHEN first_val IS NULL THEN excluded.first_step ELSE first_step END,
+    last_val = coalesce(excluded.last_val, last_val),
+    last_step = CASE WHEN excluded.last_val IS NULL THEN last_step ELSE excluded.last_step END,
+    min_step = CASE WHEN min_val IS NULL OR excluded.min_val < min_val
+                    THEN excluded.min_step ELSE min_step END,
+    min_val = CASE WHEN min_val IS NULL OR excluded.min_val < min_val
+                   THEN excluded.min_val ELSE min_val END,
+    max_step = CASE WHEN max_val IS NULL OR excluded.max_val > max_val
+                    THEN excluded.max_step ELSE max_step END,
+    max_val = CASE WHEN max_val IS NULL OR excluded.max_val > max_val
+                   THEN excluded.max_val ELSE max_val END,
+    count = count + excluded.count,
+    total = total + excluded.total
+"""
+
+
+def encode_flag(value):
+    """(stored value, type name) for a flag value; bool as 0/1, list/dict as JSON."""
+    if value is None:
+        return None, "null"
+    if isinstance(value, bool):
+        return int(value), "bool"
+    if isinstance(value, int):
+        return value, "int"
+    if isinstance(value, float):
+        return value, "float"
+    if isinstance(value, str):
+        return value, "str"
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value)), "list"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True), "dict"
+    return str(value), "str"
+
+
+def decode_flag(value, type_):
+    """Inverse of :func:`encode_flag`."""
+    if type_ == "bool":
+        return bool(value)
+    if type_ == "null":
+        return None
+    if type_ in ("list", "dict"):
+        return json.loads(value)
+    if type_ == "float" and value is not None:
+        return float(value)
+    return value
+
+
+def insert_run(index, run: Run):
+    """Insert ``run`` with its flags, tags and attributes; return its rid."""
+    with index.atomic() as conn:
+        cur = conn.execute(_INSERT_RUN, _run_values(run))
+        rid = cur.lastrowid
+        _write_flags(index, rid, run.flags)
+        _write_tags(conn, rid, run.tags)
+        _write_attrs(conn, rid, run.attrs)
+    return rid
+
+
+def _run_values(run):
+    values = []
+    for name in _RUN_COLUMNS:
+        v = getattr(run, name)
+        values.append(int(v) if isinstance(v, bool) else v)
+    return values
+
+
+def update_run(index, run_id, **fields):
+    """Set run-table fields (status, stopped, label, ...) of one run."""
+    bad = set(fields) - UPDATABLE
+    if bad:
+        raise ValueError(f"cannot update run fields {sorted(bad)}")
+    if not fields:
+        return
+    names = sorted(fields)
+    sets = ", ".join(f"{name} = ?" for name in names)
+    values = [int(fields[n]) if isinstance(fields[n], bool) else fields[n] for n in names]
+    with index.atomic() as conn:
+        conn.execute(f"UPDATE run SET {sets} WHERE id = ?", [*values, run_id])
+
+
+def replace_run(index, run: Run):
+    """Make the index rows of ``run`` equal to ``run`` (scalars untouched)."""
+    with index.atomic() as conn:
+        row = conn.execute("SELECT rid FROM run WHERE id = ?", (run.id,)).fetchone()
+        if row is None:
+            return insert_run(index, run)
+        rid = row[0]
+        names = [n for n in _RUN_COLUMNS if n != "id"]
+        sets = ", ".join(f"{n} = ?" for n in names)
+        values = _run_values(run)[1:]
+        conn.execute(f"UPDATE run SET {sets} WHERE rid = ?", [*values, rid])
+        conn.execute("DELETE FROM run_flag WHERE rid = ?", (rid,))
+        conn.execute("DELETE FROM run_tag WHERE rid = ?", (rid,))
+        conn.execute("DELETE FROM run_attr WHERE rid = ?", (rid,))
+        _write_flags(index, rid, run.flags)
+        _write_tags(conn, rid, run.tags)
+        _write_attrs(conn, rid, run.attrs)
+    return rid
+
+
+def set_flags(index, rid, flags):
+    with index.atomic() as conn:
+        conn.execute("DELETE FROM run_flag WHERE rid = ?", (rid,))
+        _write_flags(index, rid, flags)
+
+
+def set_tags(index, rid, tags):
+    with index.atomic() as conn:
+        conn.execute("DELETE FROM run_tag WHERE rid = ?", (rid,))
+        _write_tags(conn, rid, tags)
+
+
+def set_attrs(index, rid, attrs):
+    """Set (add or replace) some attributes of a run."""
+    with index.atomic() as conn:
+        _write_attrs(conn, rid, attrs)
+
+
+def _write_flags(index, rid, flags):
+    rows = []
+    for name, value in flags.items():
+        stored, type_ = encode_flag(value)
+        rows.append((rid, _flag_id(index, name), stored, type_))
+    index.conn.executemany(
+        "INSERT INTO run_flag (rid, name, value, type) VALUES (?, ?, ?, ?)", rows
+    )
+
+
+def _write_tags(conn, rid, tags):
+    conn.executemany(
+        "INSERT OR IGNORE INTO run_tag (rid, tag) VALUES (?, ?)", [(rid, t) for t in tags]
+    )
+
+
+def _write_attrs(conn, rid, attrs):
+    conn.executemany(
+        "INSERT OR REPLACE INTO run_attr (rid, name, value) VALUES (?, ?, ?)",
+        [(rid, name, json.dumps(value, sort_keys=True)) for name, value in attrs.items()],
+    )
+
+
+def _flag_id(index, name):
+    fid = index.flag_ids.get(name)
+    if fid is None:
+        conn = index.conn
+        conn.execute("INSERT OR IGNORE INTO flag_name (name) VALUES (?)", (name,))
+        fid = conn.execute("SELECT id FROM flag_name WHERE name = ?", (name,)).fetchone()[0]
+        index.flag_ids[name] = fid
+    return fid
+
+
+def _key_id(index, prefix, tag):
+    kid = index.key_ids.get((prefix, tag))
+    if kid is None:
+        conn = index.conn
+        conn.execute(
+            "INSERT OR IGNORE INTO scalar_key (prefix, tag) VALUES (?, ?)", (prefix, tag)
+        )
+        kid = conn.execute(
+            "SELECT id FROM scalar_key WHERE prefix = ? AND tag = ?", (prefix, tag)
+        ).fetchone()[0]
+        index.key_ids[(prefix, tag)] = kid
+    return kid
+
+
+def add_scalars(index, rid, points, keep_points=True):
+    """Record scalar points ``(prefix, tag, step, value, wall_time)`` for a run.
+
+    One transaction: the points go to ``scalar_point`` and each key's summary in
+    ``scalar_stat`` is merged with the batch's. NaN values are stored as NULL points and
+    left out of summaries.
+    """
+    if not points:
+        return
+    with index.atomic() as conn:
+        rows = []
+        stats = {}
+        key_id = index.key_ids.get
+        for prefix, tag, step, value, wall in points:
+            kid = key_id((prefix, tag)) or _key_id(index, prefix, tag)
+            if value != value:  # NaN
+                rows.append((rid, kid, step, None, wall))
+                continue
+            rows.append((rid, kid, step, value, wall))
+            s = stats.get(kid)
+            if s is None:
+                # first_val, first_step, last_val, last_step, min, min_step, max, max_step, count, total
+                stats[kid] = [value, step, value, step, value, step, value, step, 1, value]
+            else:
+                s[2] = value
+                s[3] = step
+                if value < s[4]:
+                    s[4] = value
+                    s[5] = step
+                if value > s[6]:
+                    s[6] = value
+                    s[7] = step
+                s[8] += 1
+                s[9] += value
+        if keep_points:
+            conn.executemany(_INSERT_POINT, rows)
+        conn.executemany(_MERGE_STAT, [(rid, kid, *s) for kid, s in stats.items()])
+
+
+def delete_run_rows(index, rid):
+    """Remove every index row of one run (purge)."""
+    with index.atomic() as conn:
+        for table in ("scalar_point", "scalar_stat", "run_flag", "run_tag", "run_attr", "run"):
+            conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
+
+
+def clear_scalars(index, rid):
+    """Forget a run's scalars (before re-deriving them from its files)."""
+    with index.atomic() as conn:
+        conn.execute("DELETE FROM scalar_point WHERE rid = ?", (rid,))
+        conn.execute("DELETE FROM scalar_stat WHERE rid = ?", (rid,))
+
+

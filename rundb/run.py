@@ -1,0 +1,144 @@
+"""The run record and its durable copy, ``<run>/.rundb/meta.json``.
+
+meta.json is the source of truth for everything but scalars (which are re-derived from
+the run's output and event files); the index is rebuilt from it. It is always written
+atomically: a temporary file in the same directory, fsync, then ``os.replace``.
+"""
+
+import dataclasses
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+from .errors import MetaError
+from .home import meta_dir
+
+META_FILE = "meta.json"
+OUTPUT_FILE = "output"
+
+STATUSES = ("running", "completed", "error", "terminated", "pending", "staged")
+
+
+def now_us():
+    """Current time as integer microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+@dataclass
+class Run:
+    """Everything rundb records about a run, apart from its scalars."""
+
+    id: str
+    op: str = ""
+    status: str = "pending"
+    created: int = 0
+    started: int | None = None
+    stopped: int | None = None
+    exit_status: int | None = None
+    label: str = ""
+    comment: str = ""
+    marked: bool = False
+    parent: str | None = None
+    sourcecode_digest: str | None = None
+    host: str | None = None
+    user: str | None = None
+    pid: int | None = None
+    flags: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)
+    attrs: dict = field(default_factory=dict)
+    #: output-scalar patterns in force (OutputScalarParser config), None = no parsing
+    output_scalars: object = None
+    #: not stored in meta.json: where the run directory is now
+    dir: str | None = field(default=None, compare=False)
+    deleted: bool = field(default=False, compare=False)
+
+    @property
+    def short_id(self):
+        return self.id[:8]
+
+    def to_meta(self):
+        data = dataclasses.asdict(self)
+        data.pop("dir")
+        data.pop("deleted")
+        return data
+
+    @classmethod
+    def from_meta(cls, data, dir=None, deleted=False):
+        names = {f.name for f in dataclasses.fields(cls)} - {"dir", "deleted"}
+        known = {k: v for k, v in data.items() if k in names}
+        if "id" not in known:
+            raise MetaError("missing 'id'")
+        return cls(**known, dir=dir, deleted=deleted)
+
+
+def meta_path(run_dir):
+    return os.path.join(meta_dir(run_dir), META_FILE)
+
+
+def output_path(run_dir):
+    return os.path.join(meta_dir(run_dir), OUTPUT_FILE)
+
+
+def write_meta(run):
+    """Write ``run`` to its meta.json atomically."""
+    path = meta_path(run.dir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json_atomic(path, run.to_meta())
+
+
+def write_json_atomic(path, data):
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_meta(run_dir, deleted=False):
+    """Read the Run stored in ``run_dir``.
+
+    :raises MetaError: meta.json is missing or not a valid run record (names the run dir).
+    """
+    path = meta_path(run_dir)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise MetaError(f"{run_dir}: missing {os.path.join('.rundb', META_FILE)}") from None
+    except (OSError, ValueError) as e:
+        raise MetaError(f"{run_dir}: cannot read meta.json: {e}") from None
+    if not isinstance(data, dict):
+        raise MetaError(f"{run_dir}: cannot read meta.json: expected an object")
+    try:
+        return Run.from_meta(data, dir=run_dir, deleted=deleted)
+    except (MetaError, TypeError) as e:
+        raise MetaError(f"{run_dir}: invalid meta.json: {e}") from None
+
+
+def this_host():
+    return socket.gethostname()
+
+
+def pid_alive(pid):
+    """True if a process with ``pid`` exists on this machine."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_gone(status, pid, host):
+    """True for a run recorded as running whose process no longer exists.
+
+    Only runs started on this host can be checked; others are trusted.
+    """
+    return status == "running" and host == this_host() and not pid_alive(pid)

@@ -1,0 +1,28 @@
+from setuptools import setup
+
+setup(
+    name="rundb",
+    version="0.1.0",
+    description="A run database for machine-learning experiments, indexed in SQLite",
+    python_requires=">=3.10",
+    packages=[
+        "rundb",
+        "rundb.index",
+        "rundb.query",
+        "rundb.ops",
+        "rundb_cli",
+    ],
+    package_dir={"rundb_cli": "cli"},
+    install_requires=[
+        "click>=8.2",
+        "pyyaml>=6",
+        "ply==3.11",
+        "sqlite-utils>=4.0",
+        "tabulate>=0.9",
+        "google-crc32c>=1.5",
+        "tensorboard>=2.15",
+        "scikit-optimize>=0.10",
+    ],
+    extras_require={"notebook": ["pandas>=2.0"]},
+    entry_points={"console_scripts": ["rundb = rundb_cli.main:main"]},
+)
