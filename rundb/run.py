@@ -18,6 +18,8 @@ from .home import meta_dir
 META_FILE = "meta.json"
 OUTPUT_FILE = "output"
 
+_NOT_IN_META = ("dir", "deleted", "rid")
+
 STATUSES = ("running", "completed", "error", "terminated", "pending", "staged")
 
 
@@ -53,6 +55,8 @@ class Run:
     #: not stored in meta.json: where the run directory is now
     dir: str | None = field(default=None, compare=False)
     deleted: bool = field(default=False, compare=False)
+    #: not stored in meta.json: the run's integer key in the index
+    rid: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def short_id(self):
@@ -60,13 +64,13 @@ class Run:
 
     def to_meta(self):
         data = dataclasses.asdict(self)
-        data.pop("dir")
-        data.pop("deleted")
+        for name in _NOT_IN_META:
+            data.pop(name)
         return data
 
     @classmethod
     def from_meta(cls, data, dir=None, deleted=False):
-        names = {f.name for f in dataclasses.fields(cls)} - {"dir", "deleted"}
+        names = {f.name for f in dataclasses.fields(cls)} - set(_NOT_IN_META)
         known = {k: v for k, v in data.items() if k in names}
         if "id" not in known:
             raise MetaError("missing 'id'")

@@ -1,0 +1,58 @@
+"""`rundb index rebuild|check`."""
+
+import click
+
+from rundb import api
+
+from .options import pass_home
+
+
+@click.group(name="index")
+def index():
+    """Rebuild or check the index."""
+
+
+@index.command(name="rebuild")
+@pass_home
+def rebuild(home):
+    """Recreate index.db from the run directories alone.
+
+    \b
+    Example:
+      rundb index rebuild
+    """
+    result = api.rebuild_index(home, progress=_progress_bar())
+    for err in result.errors:
+        click.echo(f"rundb: {err}", err=True)
+    click.echo(f"Indexed {result.indexed} run(s)", err=True)
+    if result.errors:
+        raise SystemExit(1)
+
+
+@index.command(name="check")
+@pass_home
+def check(home):
+    """Report runs whose index rows differ from their files (exit 1 if any)."""
+    diffs = api.check_index(home)
+    for line in diffs:
+        click.echo(line)
+    if diffs:
+        raise SystemExit(1)
+    click.echo("Index matches the run directories", err=True)
+
+
+def _progress_bar():
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done, total):
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\rIndexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return progress

@@ -1,0 +1,115 @@
+"""The ``rundb`` command: a lazy click group.
+
+Command modules are imported only when their command runs, so ``rundb`` and
+``rundb --help`` stay as fast as importing click. Library errors become one
+``rundb: ...`` line on stderr (exit 1; exit 2 for malformed query text).
+"""
+
+import importlib
+import logging
+import sys
+
+import click
+
+# name -> (module in rundb_cli, attribute, one-line help shown by `rundb --help`)
+COMMANDS = {
+    "compare": ("compare", "compare", "Compare run flags and scalars in a table, CSV or JSON."),
+    "export": ("export", "export", "Export runs to a directory, an SQLite file or CSV."),
+    "import": ("export", "import_runs", "Import runs from an export, a home or a Guild home."),
+    "index": ("index", "index", "Rebuild or check the index."),
+    "label": ("runs", "label", "Set, change or clear run labels."),
+    "mark": ("runs", "mark", "Mark runs (or clear marks with --clear)."),
+    "comment": ("runs", "comment", "Set or clear a run's comment."),
+    "query": ("compare", "query", "Answer a whole query: select ... where ... order by ..."),
+    "run": ("run", "run", "Run a script or operation as a tracked run."),
+    "runs": ("runs", "runs", "List runs, or show, delete, restore and purge them."),
+    "select": ("compare", "select", "Print the id (or dir) of a run chosen by a column."),
+    "sql": ("sql", "sql", "Run one read-only SQL statement against the index."),
+    "tag": ("runs", "tag", "Add tags to runs."),
+    "untag": ("runs", "untag", "Remove tags from runs."),
+    "tensorboard": ("tensorboard", "tensorboard", "Prepare a TensorBoard log dir (with HParams) for runs."),
+}
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+log = logging.getLogger("rundb")
+
+
+class RundbGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module = importlib.import_module(f"rundb_cli.{spec[0]}")
+        return getattr(module, spec[1])
+
+    def format_commands(self, ctx, formatter):
+        # The help lines come from COMMANDS: listing them imports no command module.
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        from rundb.errors import RundbError
+
+        try:
+            return super().invoke(ctx)
+        except RundbError as e:
+            click.echo(f"rundb: {e}", err=True)
+            ctx.exit(e.exit_code)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record):
+        msg = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            return f"ERROR: [rundb] {msg}"
+        if record.levelno >= logging.WARNING:
+            return f"WARNING: {msg}"
+        if record.levelno >= logging.INFO:
+            return f"INFO: [rundb] {msg}"
+        return f"DEBUG: [rundb] {msg}"
+
+
+def _setup_logging(debug):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.propagate = False
+
+
+@click.group(cls=RundbGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.option("-H", "--home", "home_path", metavar="PATH", envvar="RUNDB_HOME",
+              help="rundb home (default $RUNDB_HOME, else ~/.rundb).")
+@click.option("-C", "cwd", metavar="PATH", help="Run as if started in PATH.")
+@click.option("--debug", is_flag=True, help="Log debug messages.")
+@click.version_option("0.1.0", prog_name="rundb")
+@click.pass_context
+def cli(ctx, home_path, cwd, debug):
+    """rundb: a run database for machine-learning experiments.
+
+    Every run's flags, attributes and scalars are indexed in SQLite as they are
+    written; every command below reads that index.
+    """
+    import os
+
+    from rundb.home import Home
+
+    if cwd:
+        os.chdir(cwd)
+    _setup_logging(debug)
+    ctx.obj = Home.resolve(home_path)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def main():
+    cli(prog_name="rundb")
+
+
+if __name__ == "__main__":
+    main()

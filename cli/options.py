@@ -1,0 +1,66 @@
+"""Options and decorators shared by several commands."""
+
+import click
+
+from rundb.home import Home
+
+pass_home = click.make_pass_decorator(Home)
+
+
+def confirm(question, default=True):
+    """Ask on the terminal; with nobody to answer (no input), the answer is no."""
+    try:
+        return click.confirm(question, default=default, err=True)
+    except click.Abort:
+        click.echo("", err=True)
+        return False
+
+
+_STATUS_FLAGS = ("running", "completed", "error", "terminated", "pending", "staged")
+
+
+def filter_options(fn):
+    """Run filters shared by runs, compare, select and export (written once)."""
+    opts = [
+        click.option("-o", "--op", "ops", multiple=True, metavar="OP",
+                     help="Runs whose operation contains OP (repeatable)."),
+        click.option("-l", "--label", "labels", multiple=True, metavar="TEXT",
+                     help="Runs whose label contains TEXT (repeatable)."),
+        click.option("--tag", "tags", multiple=True, metavar="TAG", help="Runs tagged TAG (repeatable)."),
+        click.option("-U", "--unlabeled", is_flag=True, help="Runs without a label."),
+        click.option("--marked", "marked", flag_value=True, default=None, help="Marked runs only."),
+        click.option("--unmarked", "marked", flag_value=False, help="Unmarked runs only."),
+        click.option("--started", metavar="RANGE",
+                     help="Runs started in RANGE ('last hour', 'today', 'after 2024-1-1', ...)."),
+        click.option("--digest", metavar="VAL", help="Runs whose source code digest starts with VAL."),
+        click.option("-F", "--filter", "filter_", metavar="EXPR",
+                     help="Runs for which EXPR holds, e.g. \"=lr > 0.01 and loss < 0.3\"."),
+    ] + [
+        click.option(f"--{s}", f"status_{s}", is_flag=True, help=f"Runs with status {s}.")
+        for s in _STATUS_FLAGS
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def run_filter(kw, **extra):
+    """Pop the filter options out of a command's keyword args into a RunFilter."""
+    from rundb.selection import RunFilter
+
+    statuses = [s for s in _STATUS_FLAGS if kw.pop(f"status_{s}", False)]
+    return RunFilter(
+        ops=list(kw.pop("ops", ())), labels=list(kw.pop("labels", ())),
+        tags=list(kw.pop("tags", ())), unlabeled=kw.pop("unlabeled", False),
+        marked=kw.pop("marked", None), statuses=statuses, started=kw.pop("started", None),
+        digest=kw.pop("digest", None), filter=kw.pop("filter_", None), **extra,
+    )
+
+
+def format_time(us):
+    """Microseconds since the epoch as local 'YYYY-MM-DD HH:MM:SS' ('' for None)."""
+    if us is None:
+        return ""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(us / 1e6))

@@ -1,0 +1,269 @@
+"""`rundb runs` (list, info, delete, restore, purge) and `label`, `tag`, `untag`, `mark`, `comment`."""
+
+import json
+
+import click
+
+from rundb import api
+
+from .options import confirm, filter_options, format_time, pass_home, run_filter
+
+DEFAULT_LIMIT = 20
+
+
+class _DefaultList(click.Group):
+    """`rundb runs` with no subcommand (or with run specs/options) lists runs."""
+
+    def parse_args(self, ctx, args):
+        if not args or args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(name="runs", cls=_DefaultList)
+def runs():
+    """List runs, or show, delete, restore and purge them."""
+
+
+def run_line(index, run):
+    op = run.op + (" [marked]" if run.marked else "")
+    return [f"[{index}:{run.short_id}]", op, format_time(run.started), run.status, run.label]
+
+
+def format_lines(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+@runs.command(name="list")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-n", "--limit", type=int, metavar="N", help=f"Show at most N runs (default {DEFAULT_LIMIT}).")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all runs.")
+@click.option("-d", "--deleted", is_flag=True, help="List deleted runs (in the trash).")
+@click.option("--json", "as_json", is_flag=True, help="Print runs as JSON.")
+@pass_home
+def list_runs(home, specs, limit, all_, deleted, as_json, **kw):
+    """List runs, newest first.
+
+    \b
+    Examples:
+      rundb runs
+      rundb runs -o train --completed -F "=lr > 0.01"
+    """
+    flt = run_filter(kw, deleted=deleted)
+    limit = None if all_ else (limit or DEFAULT_LIMIT)
+    found = api.runs(home, specs, flt, limit=limit + 1 if limit else None)
+    shown = found[:limit] if limit else found
+    if as_json:
+        click.echo(json.dumps([_run_json(r) for r in shown], indent=2))
+        return
+    for line in format_lines([run_line(i, r) for i, r in enumerate(shown, 1)]):
+        click.echo(line)
+    if limit and len(found) > limit:
+        total = api.count_runs(home, flt)
+        click.echo(f"Showing the first {limit} runs ({total} total) - use --all to show all",
+                   err=True)
+
+
+@runs.command(name="info")
+@click.argument("spec", required=False)
+@filter_options
+@click.option("-s", "--all-scalars", is_flag=True, help="Include sys/* scalars.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_home
+def info(home, spec, all_scalars, as_json, **kw):
+    """Show a run's attributes, flags and scalars (default: the newest run)."""
+    run, summaries = api.run_info(home, spec, run_filter(kw))
+    summaries = [s for s in summaries if all_scalars or not s["tag"].startswith("sys/")]
+    if as_json:
+        data = _run_json(run)
+        data["scalars"] = {_key(s): [s["last_val"], s["last_step"]] for s in summaries}
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    from rundb.ops.flagvals import encode_flag_value
+
+    for name, value in _info_fields(run):
+        click.echo(f"{name}: {value}")
+    click.echo("flags:")
+    for name in sorted(run.flags):
+        click.echo(f"  {name}: {encode_flag_value(run.flags[name])}")
+    click.echo("scalars:")
+    for s in summaries:
+        click.echo(f"  {_key(s)}: {s['last_val']:f} (step {s['last_step']})")
+
+
+def _key(s):
+    from rundb.query.catalog import scalar_key_name
+
+    return scalar_key_name(s["prefix"], s["tag"])
+
+
+def _info_fields(run):
+    import shlex
+
+    cmd = run.attrs.get("cmd")
+    fields = [
+        ("id", run.id),
+        ("operation", run.op),
+        ("status", run.status + (" (process gone)" if run.attrs.get("process_gone") else "")),
+        ("started", format_time(run.started)),
+        ("stopped", format_time(run.stopped)),
+        ("marked", "yes" if run.marked else "no"),
+        ("label", run.label),
+        ("tags", " ".join(run.tags)),
+        ("comment", run.comment),
+        ("parent", run.parent or ""),
+        ("sourcecode_digest", run.sourcecode_digest or ""),
+        ("run_dir", run.dir),
+        ("command", shlex.join(cmd) if isinstance(cmd, list) else (cmd or "")),
+        ("exit_status", "" if run.exit_status is None else run.exit_status),
+        ("pid", run.pid or ""),
+    ]
+    return fields
+
+
+def _run_json(run):
+    return {
+        "id": run.id, "operation": run.op, "status": run.status,
+        "started": format_time(run.started), "stopped": format_time(run.stopped),
+        "marked": "yes" if run.marked else "no", "label": run.label, "tags": run.tags,
+        "comment": run.comment, "parent": run.parent,
+        "sourcecode_digest": run.sourcecode_digest, "run_dir": run.dir,
+        "exit_status": run.exit_status, "flags": run.flags,
+    }
+
+
+def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True):
+    """Select runs, preview and confirm, then apply ``action`` to their ids."""
+    flt = run_filter(kw, deleted=deleted)
+    if not specs and not none_means_all:
+        raise click.UsageError("specify one or more runs")
+    selected = api.runs(home, specs, flt)
+    if not selected:
+        click.echo("No matching runs", err=True)
+        return []
+    if not yes:
+        click.echo(f"You are about to {verb} the following runs:", err=True)
+        for line in format_lines([run_line(i, r) for i, r in enumerate(selected, 1)]):
+            click.echo(f"  {line}", err=True)
+        if not confirm("Continue?"):
+            click.echo("Nothing changed", err=True)
+            raise SystemExit(1)
+    return action(home, [r.id for r in selected])
+
+
+@runs.command(name="delete")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-p", "--permanent", is_flag=True, help="Delete for good (no trash).")
+@pass_home
+def delete(home, specs, yes, permanent, **kw):
+    """Delete runs (to the trash, restorable until purged). No RUN means all matching runs."""
+    done = _act(home, specs, kw, api.delete_runs, "permanently delete" if permanent else "delete", yes)
+    if permanent and done:
+        api.purge_runs(home, [r.id for r in done])
+    click.echo(f"Deleted {len(done)} run(s)")
+
+
+runs.add_command(delete, name="rm")
+
+
+@runs.command(name="restore")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def restore(home, specs, yes, **kw):
+    """Restore deleted runs from the trash."""
+    done = _act(home, specs, kw, api.restore_runs, "restore", yes, deleted=True)
+    click.echo(f"Restored {len(done)} run(s)")
+
+
+@runs.command(name="purge")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def purge(home, specs, yes, **kw):
+    """Remove deleted runs for good."""
+    done = _act(home, specs, kw, api.purge_runs, "permanently remove", yes, deleted=True)
+    click.echo(f"Purged {len(done)} run(s)")
+
+
+@click.command(name="label")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-s", "--set", "set_", metavar="VAL", help="Set the label.")
+@click.option("-p", "--prepend", metavar="VAL", help="Put VAL in front of the label.")
+@click.option("-a", "--append", metavar="VAL", help="Put VAL after the label.")
+@click.option("-rm", "--remove", metavar="VAL", help="Remove VAL (whole words) from the label.")
+@click.option("-c", "--clear", is_flag=True, help="Clear the label.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def label(home, specs, set_, prepend, append, remove, clear, yes, **kw):
+    """Set, change or clear run labels.
+
+    \b
+    Example:
+      rundb label 1 --prepend best
+    """
+    if not any([set_ is not None, prepend, append, remove, clear]):
+        raise click.UsageError("specify --set, --prepend, --append, --remove or --clear")
+    edit = dict(set=set_, prepend=prepend, append=append, remove=remove, clear=clear)
+    done = _act(home, specs, kw, lambda h, ids: api.label_runs(h, ids, **edit), "label", yes)
+    click.echo(f"Cleared label for {len(done)} run(s)" if clear else f"Labeled {len(done)} run(s)")
+
+
+@click.command(name="tag")
+@click.argument("tag_")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def tag(home, tag_, specs, yes, **kw):
+    """Add tag TAG to runs."""
+    done = _act(home, specs, kw, lambda h, ids: api.tag_runs(h, ids, add=[tag_]), "tag", yes)
+    click.echo(f"Tagged {len(done)} run(s)")
+
+
+@click.command(name="untag")
+@click.argument("tag_")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def untag(home, tag_, specs, yes, **kw):
+    """Remove tag TAG from runs."""
+    done = _act(home, specs, kw, lambda h, ids: api.tag_runs(h, ids, remove=[tag_]), "untag", yes)
+    click.echo(f"Untagged {len(done)} run(s)")
+
+
+@click.command(name="mark")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-c", "--clear", is_flag=True, help="Clear the mark.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def mark(home, specs, clear, yes, **kw):
+    """Mark runs (or clear their mark with --clear)."""
+    done = _act(home, specs, kw, lambda h, ids: api.mark_runs(h, ids, marked=not clear),
+                "unmark" if clear else "mark", yes)
+    click.echo(f"{'Unmarked' if clear else 'Marked'} {len(done)} run(s)")
+
+
+@click.command(name="comment")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-m", "--message", metavar="TEXT", help="The comment.")
+@click.option("-c", "--clear", is_flag=True, help="Clear the comment.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_home
+def comment(home, specs, message, clear, yes, **kw):
+    """Set (-m TEXT) or clear (--clear) the comment of runs."""
+    if message is None and not clear:
+        raise click.UsageError("specify --message TEXT or --clear")
+    text = "" if clear else message
+    done = _act(home, specs, kw, lambda h, ids: api.comment_runs(h, ids, text), "comment", yes)
+    click.echo(f"Commented {len(done)} run(s)" if text else f"Cleared comment for {len(done)} run(s)")

@@ -1,0 +1,171 @@
+"""The library API: one plain function per user action.
+
+Each function takes a :class:`~rundb.home.Home` first, opens the index, does one thing and
+returns data; none prints. The CLI and the notebook API are both clients of this module.
+"""
+
+import contextlib
+import os
+
+from .home import Home
+
+
+@contextlib.contextmanager
+def open_home_index(home):
+    """The home's index, open for the duration of a ``with`` block."""
+    from .index.db import open_index
+
+    home.ensure()
+    index = open_index(home.index_path)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+# --- running -----------------------------------------------------------------------
+
+
+def plan_run(spec=None, cwd=None, exec_argv=None):
+    """Resolve what ``rundb run SPEC`` would run (a script, an op, a command)."""
+    from .ops.plan import resolve
+
+    return resolve(spec, os.path.abspath(cwd or os.getcwd()), exec_argv)
+
+
+def resolve_flags(plan, assigns, force=False):
+    """Flag values for ``plan`` from ``NAME=VALUE`` assigns (defaults filled in)."""
+    from .ops.operation import resolve_flags
+
+    return resolve_flags(plan, assigns, force)
+
+
+def run(home, plan, flags, label=None, tags=(), echo=True, random_seed=None):
+    """Run ``plan`` once with ``flags`` and wait for it to end; return the Run."""
+    from .ops.operation import run_once
+
+    with open_home_index(home) as index:
+        return run_once(home, index, plan, flags, label=label, tags=tags, echo=echo,
+                        random_seed=random_seed)
+
+
+# --- listing and changing runs -------------------------------------------------------
+
+
+def runs(home, specs=(), flt=None, limit=None):
+    """Runs matching ``specs`` and the RunFilter ``flt``, newest first."""
+    from .selection import select_runs
+
+    with open_home_index(home) as index:
+        return select_runs(index, specs, flt, limit)
+
+
+def count_runs(home, flt=None):
+    """How many runs pass ``flt``."""
+    from .selection import where_clause
+
+    with open_home_index(home) as index:
+        where, params = where_clause(index, flt or _filter())
+        return index.conn.execute(f"SELECT count(*) FROM run r WHERE {where}", params).fetchone()[0]
+
+
+def run_info(home, spec=None, flt=None):
+    """(Run, [scalar summary dicts]) for one run (default: the newest)."""
+    from .index.reader import scalar_summaries
+    from .selection import select_one
+
+    with open_home_index(home) as index:
+        run = select_one(index, spec, flt)
+        return run, scalar_summaries(index, [run.rid])[run.rid]
+
+
+def scalar_summaries(home, run_ids):
+    """{run id: [scalar summary dicts]} (first/last/min/max value and step, avg, count, total)."""
+    from .index import reader
+
+    with open_home_index(home) as index:
+        rids = {reader.rid_of(index, i): i for i in run_ids}
+        rids.pop(None, None)
+        found = reader.scalar_summaries(index, list(rids))
+        return {rids[rid]: rows for rid, rows in found.items()}
+
+
+def _filter(**kw):
+    from .selection import RunFilter
+
+    return RunFilter(**kw)
+
+
+def _manage(home, fn, run_ids, **kw):
+    with open_home_index(home) as index:
+        return fn(index, run_ids, **kw)
+
+
+def label_runs(home, run_ids, **edit):
+    """Edit labels: set=, prepend=, append=, remove=, clear=True."""
+    from .manage import label_runs
+
+    return _manage(home, label_runs, run_ids, **edit)
+
+
+def tag_runs(home, run_ids, add=(), remove=()):
+    from .manage import tag_runs
+
+    return _manage(home, tag_runs, run_ids, add=add, remove=remove)
+
+
+def mark_runs(home, run_ids, marked=True):
+    from .manage import mark_runs
+
+    return _manage(home, mark_runs, run_ids, marked=marked)
+
+
+def comment_runs(home, run_ids, comment):
+    from .manage import comment_runs
+
+    return _manage(home, comment_runs, run_ids, comment=comment)
+
+
+def delete_runs(home, run_ids):
+    """Move runs to the trash (restorable until purged)."""
+    from .manage import delete_runs
+
+    with open_home_index(home) as index:
+        return delete_runs(index, home, run_ids)
+
+
+def restore_runs(home, run_ids):
+    from .manage import restore_runs
+
+    with open_home_index(home) as index:
+        return restore_runs(index, home, run_ids)
+
+
+def purge_runs(home, run_ids):
+    """Remove trashed runs for good."""
+    from .manage import purge_runs
+
+    with open_home_index(home) as index:
+        return purge_runs(index, run_ids)
+
+
+# --- the index ---------------------------------------------------------------------
+
+
+def rebuild_index(home, progress=None):
+    """Recreate the index from run directories; returns RebuildResult(indexed, errors)."""
+    from .index.rebuild import rebuild
+
+    return rebuild(home, progress)
+
+
+def check_index(home):
+    """Differences between the index and the run directories (empty when they agree)."""
+    from .index.rebuild import check
+
+    home.ensure()
+    return check(home)
+
+
+__all__ = ["Home", "check_index", "open_home_index", "plan_run", "rebuild_index",
+           "resolve_flags", "run"]

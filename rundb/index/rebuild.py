@@ -1,0 +1,177 @@
+"""Recreate the index from run directories alone, and check it against them.
+
+A run directory holds everything: meta.json (attributes, flags, status, the output-scalar
+patterns in force), ``.rundb/output`` (output scalars are re-derived by parsing it again)
+and TF event files anywhere in the run (scalars logged through the API live in
+``.rundb/``; a script's own event files keep their directory as prefix).
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from ..errors import EventFileError, MetaError
+from ..output import read_output
+from ..query.catalog import OUTPUT_PREFIX
+from ..run import read_meta
+from . import reader, writer
+from .db import open_index
+from .tfevents import iter_event_files, read_scalars
+
+_RUNS_PER_TRANSACTION = 200
+
+
+@dataclass
+class RebuildResult:
+    indexed: int = 0
+    errors: list = field(default_factory=list)
+
+
+def run_dirs(home):
+    """[(run dir, deleted)] of every run directory in the home, runs then trash."""
+    out = []
+    for parent, deleted in ((home.runs_dir, False), (home.trash_dir, True)):
+        try:
+            names = sorted(os.listdir(parent))
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = os.path.join(parent, name)
+            if os.path.isdir(path) and not name.startswith("."):
+                out.append((path, deleted))
+    return out
+
+
+def derive_scalars(run):
+    """Every scalar point of a run, from its files: [(prefix, tag, step, value, time)].
+
+    :raises EventFileError: an event file holds a corrupt record.
+    """
+    from ..ops.outputscalars import OutputScalarParser
+
+    points = []
+    if run.output_scalars is not None:
+        parser = OutputScalarParser.from_config(run.output_scalars)
+        for time_ms, _stream, line in read_output(run.dir):
+            for key, value, step in parser.feed(line):
+                points.append((OUTPUT_PREFIX, key, step, value, time_ms / 1000))
+    for prefix, path in iter_event_files(run.dir):
+        for tag, value, step, wall in read_scalars(path):
+            points.append((prefix, tag, step, value, wall))
+    return points
+
+
+def index_run_dir(index, run_dir, deleted=False):
+    """Read one run directory and write its rows (run, flags, tags, attrs, scalars)."""
+    run = read_meta(run_dir, deleted=deleted)
+    run.deleted = deleted
+    points = derive_scalars(run)
+    with index.atomic():
+        old = reader.rid_of(index, run.id)
+        if old is not None:
+            writer.delete_run_rows(index, old)
+        rid = writer.insert_run(index, run)
+        writer.add_scalars(index, rid, points)
+    return run
+
+
+def build_index(home, path, progress=None):
+    """Write a fresh index at ``path`` from the home's run directories."""
+    result = RebuildResult()
+    dirs = run_dirs(home)
+    index = open_index(path)
+    try:
+        for start in range(0, len(dirs), _RUNS_PER_TRANSACTION):
+            with index.atomic():
+                for run_dir, deleted in dirs[start : start + _RUNS_PER_TRANSACTION]:
+                    try:
+                        index_run_dir(index, run_dir, deleted)
+                    except (MetaError, EventFileError) as e:
+                        result.errors.append(str(e))
+                    else:
+                        result.indexed += 1
+            if progress:
+                progress(min(start + _RUNS_PER_TRANSACTION, len(dirs)), len(dirs))
+        if progress and not dirs:
+            progress(0, 0)
+    finally:
+        index.close()
+    return result
+
+
+def rebuild(home, progress=None):
+    """Replace ``home``'s index with one built from its run directories.
+
+    A run whose files cannot be read is reported in ``errors`` and skipped; every other
+    run is still indexed.
+    """
+    home.ensure()
+    tmp = f"{home.index_path}.rebuild-{os.getpid()}"
+    _remove_db(tmp)
+    result = build_index(home, tmp, progress)
+    # The old WAL must not be replayed into the new file.
+    _remove_db(home.index_path)
+    os.replace(tmp, home.index_path)
+    return result
+
+
+def check(home):
+    """Lines describing every difference between the index and the run directories."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "check.db")
+        result = build_index(home, path)
+        diffs = [f"cannot read run: {e}" for e in result.errors]
+        fresh = open_index(path)
+        live = open_index(home.index_path)
+        try:
+            diffs.extend(_compare(live, fresh))
+        finally:
+            fresh.close()
+            live.close()
+    return diffs
+
+
+def _compare(live, fresh):
+    live_runs = _snapshot(live)
+    fresh_runs = _snapshot(fresh)
+    diffs = []
+    for run_id in sorted(set(live_runs) | set(fresh_runs)):
+        short = run_id[:8]
+        if run_id not in fresh_runs:
+            diffs.append(f"{short}: in the index but has no run directory")
+            continue
+        if run_id not in live_runs:
+            diffs.append(f"{short}: missing from the index")
+            continue
+        a, b = live_runs[run_id], fresh_runs[run_id]
+        for name in sorted(set(a) | set(b)):
+            if a.get(name) != b.get(name):
+                diffs.append(
+                    f"{short}: {name} differs (index {a.get(name)!r}, files {b.get(name)!r})"
+                )
+    return diffs
+
+
+def _snapshot(index):
+    rids = reader.run_rids(index)
+    runs = reader.load_runs(index, rids)
+    summaries = reader.scalar_summaries(index, rids)
+    out = {}
+    for run in runs:
+        data = run.to_meta()
+        data.pop("output_scalars")
+        for s in summaries[run.rid]:
+            key = f"scalar {s['prefix']}#{s['tag']}"
+            data[key] = tuple(v for k, v in s.items() if k not in ("prefix", "tag", "avg_val"))
+        data["deleted"] = run.deleted
+        out[run.id] = data
+    return out
+
+
+def _remove_db(path):
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.remove(path + suffix)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,130 @@
+"""Changes to existing runs: labels, tags, marks, comments, delete, restore, purge.
+
+Every change reaches the run's meta.json and the index in one step (rundb.index.store);
+deletion moves the run directory to the home's trash, where ``restore`` finds it again
+and ``purge`` removes it for good.
+"""
+
+import os
+import shutil
+
+from .index import reader, store, writer
+from .run import read_meta
+
+
+def _runs(index, run_ids):
+    rids = [rid for rid in (reader.rid_of(index, i) for i in run_ids) if rid is not None]
+    return reader.load_runs(index, rids)
+
+
+def edit_label(label, set=None, prepend=None, append=None, remove=None, clear=False):
+    """The label after one edit. ``remove`` drops a whole space-delimited token sequence.
+
+    >>> edit_label("foo msg='Hello' bar baz", remove="bar baz")
+    "foo msg='Hello'"
+    >>> edit_label("foo bar", remove="a")
+    'foo bar'
+    """
+    if clear:
+        return ""
+    if set is not None:
+        label = set
+    if prepend:
+        label = f"{prepend} {label}".strip()
+    if append:
+        label = f"{label} {append}".strip()
+    if remove:
+        label = _remove_tokens(label, remove.split())
+    return label
+
+
+def _remove_tokens(label, tokens):
+    words = label.split()
+    n = len(tokens)
+    i = 0
+    out = []
+    while i < len(words):
+        if n and words[i : i + n] == tokens:
+            i += n
+        else:
+            out.append(words[i])
+            i += 1
+    return " ".join(out)
+
+
+def label_runs(index, run_ids, **edit):
+    """Apply one label edit (see :func:`edit_label`) to each run; return the runs."""
+    runs = _runs(index, run_ids)
+    for run in runs:
+        _save(index, run, label=edit_label(run.label, **edit))
+    return runs
+
+
+def tag_runs(index, run_ids, add=(), remove=()):
+    runs = _runs(index, run_ids)
+    for run in runs:
+        tags = [t for t in run.tags if t not in remove]
+        tags += [t for t in add if t not in tags]
+        _save(index, run, tags=tags)
+    return runs
+
+
+def mark_runs(index, run_ids, marked=True):
+    runs = _runs(index, run_ids)
+    for run in runs:
+        _save(index, run, marked=marked)
+    return runs
+
+
+def comment_runs(index, run_ids, comment):
+    runs = _runs(index, run_ids)
+    for run in runs:
+        _save(index, run, comment=comment)
+    return runs
+
+
+def _save(index, run, **changes):
+    """Apply ``changes`` to the run's meta.json (re-read, so nothing else is lost) and index."""
+    meta = read_meta(run.dir, deleted=run.deleted)
+    meta.rid = run.rid
+    store.save_run(index, meta, **changes)
+
+
+def delete_runs(index, home, run_ids):
+    """Move runs to the trash; return them."""
+    runs = _runs(index, run_ids)
+    os.makedirs(home.trash_dir, exist_ok=True)
+    for run in runs:
+        if run.deleted:
+            continue
+        dest = home.run_dir(run.id, deleted=True)
+        if os.path.exists(run.dir):
+            if os.path.exists(dest):
+                shutil.rmtree(dest)
+            os.replace(run.dir, dest)
+        writer.update_run(index, run.id, deleted=True)
+    return runs
+
+
+def restore_runs(index, home, run_ids):
+    """Move deleted runs back from the trash; return them."""
+    runs = _runs(index, run_ids)
+    for run in runs:
+        if not run.deleted:
+            continue
+        dest = home.run_dir(run.id)
+        if os.path.exists(run.dir) and not os.path.exists(dest):
+            os.replace(run.dir, dest)
+        writer.update_run(index, run.id, deleted=False)
+    return runs
+
+
+def purge_runs(index, run_ids):
+    """Remove deleted runs for good: their directories and index rows."""
+    runs = _runs(index, run_ids)
+    for run in runs:
+        if not run.deleted:
+            continue
+        shutil.rmtree(run.dir, ignore_errors=True)
+        writer.delete_run_rows(index, run.rid)
+    return runs

@@ -1,0 +1,147 @@
+"""Which runs a command acts on: run specs plus filters, turned into one SQL query.
+
+Run specs are list positions (``1`` is the newest run that passes the filters), ranges
+(``1:5``, ``:3``, ``2:``) and full or short ids (prefixes). Filters are written once
+here and shared by ``runs``, ``compare``, ``select``, ``export`` and the notebook API.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import AmbiguousRun, RunNotFound
+from .index import reader
+from .run import STATUSES
+
+
+@dataclass
+class RunFilter:
+    """Conditions a run must meet; empty fields do not filter."""
+
+    ops: list = field(default_factory=list)  # substrings of the op name
+    labels: list = field(default_factory=list)  # substrings of the label
+    tags: list = field(default_factory=list)  # exact tags (any of)
+    unlabeled: bool = False
+    marked: bool | None = None  # True: marked only; False: unmarked only
+    statuses: list = field(default_factory=list)  # any of
+    started: str | None = None  # time range text, e.g. "last hour"
+    digest: str | None = None  # source code digest prefix
+    filter: str | None = None  # where-expression of the query language
+    parent: str | None = None  # trials of this batch run id
+    include_batch: bool = True  # batch runs (op ends with "+...")
+    deleted: bool = False  # select among deleted (trashed) runs instead
+
+
+def where_clause(index, flt, now=None):
+    """(SQL condition on ``run r``, params) for a RunFilter."""
+    conds = ["r.deleted = ?"]
+    params = [1 if flt.deleted else 0]
+    if flt.ops:
+        conds.append("(" + " OR ".join("instr(r.op, ?) > 0" for _ in flt.ops) + ")")
+        params.extend(flt.ops)
+    if flt.labels:
+        conds.append("(" + " OR ".join("instr(r.label, ?) > 0" for _ in flt.labels) + ")")
+        params.extend(flt.labels)
+    if flt.unlabeled:
+        conds.append("r.label = ''")
+    if flt.tags:
+        marks = ", ".join("?" for _ in flt.tags)
+        conds.append(f"EXISTS (SELECT 1 FROM run_tag t WHERE t.rid = r.rid AND t.tag IN ({marks}))")
+        params.extend(flt.tags)
+    if flt.marked is not None:
+        conds.append("r.marked = ?")
+        params.append(1 if flt.marked else 0)
+    if flt.statuses:
+        bad = [s for s in flt.statuses if s not in STATUSES]
+        if bad:
+            raise ValueError(f"unknown status {bad[0]!r}")
+        conds.append(f"r.status IN ({', '.join('?' for _ in flt.statuses)})")
+        params.extend(flt.statuses)
+    if flt.started:
+        from .query.timerange import parse_time_range
+
+        start, end = parse_time_range(flt.started).bounds_us(now)
+        if start is not None:
+            conds.append("r.started >= ?")
+            params.append(start)
+        if end is not None:
+            conds.append("r.started < ?")
+            params.append(end)
+    if flt.digest:
+        conds.append("substr(r.sourcecode_digest, 1, ?) = ?")
+        params.extend([len(flt.digest), flt.digest])
+    if flt.parent:
+        conds.append("r.parent = ?")
+        params.append(flt.parent)
+    if not flt.include_batch:
+        conds.append("instr(r.op, '+') = 0")
+    if flt.filter:
+        from .query import compile_filter, parse_filter
+
+        sql, fparams = compile_filter(parse_filter(flt.filter), reader.catalog(index))
+        conds.append(f"({sql})")
+        params.extend(fparams)
+    return " AND ".join(conds), params
+
+
+_RANGE = re.compile(r"^(\d*):(\d*)$")
+
+
+def select_rids(index, specs=(), flt=None, limit=None, reap=True):
+    """rids of the selected runs, newest first.
+
+    :raises RunNotFound: a spec matches no run.
+    :raises AmbiguousRun: an id prefix matches several runs.
+    """
+    flt = flt or RunFilter()
+    if reap:
+        reader.reap_gone_runs(index)
+    where, params = where_clause(index, flt)
+    if not specs:
+        return reader.run_rids(index, where, params, limit=limit)
+    ordered = reader.run_rids(index, where, params)
+    chosen = []
+    for spec in specs:
+        for rid in _resolve_spec(index, spec, ordered, where, params):
+            if rid not in chosen:
+                chosen.append(rid)
+    position = {rid: i for i, rid in enumerate(ordered)}
+    chosen.sort(key=lambda rid: position.get(rid, len(position)))
+    return chosen[:limit] if limit is not None else chosen
+
+
+def _resolve_spec(index, spec, ordered, where, params):
+    spec = str(spec).strip()
+    if spec.isdigit() and len(spec) < 8:
+        n = int(spec)
+        if 1 <= n <= len(ordered):
+            return [ordered[n - 1]]
+        raise RunNotFound(f"no run matches '{spec}'")
+    m = _RANGE.match(spec)
+    if m:
+        start = int(m.group(1)) if m.group(1) else 1
+        end = int(m.group(2)) if m.group(2) else len(ordered)
+        return ordered[max(start, 1) - 1 : end]
+    rows = index.conn.execute(
+        f"SELECT r.rid, r.id, r.op FROM run r WHERE {where} AND substr(r.id, 1, ?) = ? "
+        "ORDER BY r.created DESC LIMIT 21",
+        [*params, len(spec), spec.lower()],
+    ).fetchall()
+    if not rows:
+        raise RunNotFound(f"no run matches '{spec}'")
+    if len(rows) > 1:
+        listed = ", ".join(f"{row[1][:12]} ({row[2]})" for row in rows[:20])
+        raise AmbiguousRun(f"'{spec}' matches {len(rows)} runs: {listed}; use more characters")
+    return [rows[0][0]]
+
+
+def select_runs(index, specs=(), flt=None, limit=None, details=True):
+    """Run records of the selection, newest first."""
+    return reader.load_runs(index, select_rids(index, specs, flt, limit), details=details)
+
+
+def select_one(index, spec=None, flt=None):
+    """One run: ``spec``, or the newest run passing the filters."""
+    rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1)
+    if not rids:
+        raise RunNotFound("no matching runs" if spec is None else f"no run matches '{spec}'")
+    return reader.load_runs(index, rids[:1])[0]
