@@ -1,0 +1,286 @@
+"""Output scalars: numbers a script prints, turned into ``(key, value, step)`` scalars.
+
+Every line a run writes to stdout/stderr is fed to an :class:`OutputScalarParser`, which
+matches it against the patterns in force and returns the scalars found in that line.
+
+Patterns are regular expressions with three aliases, expanded before compiling:
+``\\key`` = ``[^ \\t]+``, ``\\value`` = ``[0-9\\.e\\-]+`` and ``\\step`` = ``[0-9]+``.
+
+A pattern yields scalars according to its groups:
+
+* an entry of a map ``{key: pattern}``: group 1 is the value for ``key``;
+* named groups ``_key`` and ``_val``: the key and the value;
+* other named groups: each group is a key and its text the value;
+* exactly two unnamed groups: the key and the value.
+
+A key named ``step`` (a ``step`` map entry, a ``(?P<step>...)`` group or a key group that
+reads ``step``) sets the current step instead of being logged; the step persists across
+lines and starts at 0. All matches in a line are used (``finditer``), the last value of a
+key in a line wins, and a value that does not parse as a float is ignored.
+
+This module is pure: it reads nothing and writes nothing.
+"""
+
+import re
+
+from ..errors import OpError
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "KERAS_PATTERNS",
+    "OutputScalarParser",
+    "expand_aliases",
+    "test_output_scalars",
+]
+
+#: ``name: value (step N)`` sets the step; ``name: value`` with an optional ``(...)`` logs it
+DEFAULT_PATTERNS = (
+    r"^\key:\s+\value\s+\((?:step\s+)?(?P<step>\step)\)$",
+    r"^(\key):\s+(\value)(?:\s+\(.*\))?$",
+)
+
+#: Keras progress output; used together with DEFAULT_PATTERNS when a script uses Keras
+KERAS_PATTERNS = (
+    r"Epoch (?P<step>[0-9]+)",
+    r" - ([a-z_]+): (\value)",
+    r"Test loss: (?P<test_loss>\value)",
+    r"Test accuracy: (?P<test_accuracy>\value)",
+)
+
+_ALIASES = {"key": "[^ \t]+", "value": r"[0-9\.e\-]+", "step": "[0-9]+"}
+
+# an alias, or any other escape (consumed whole so that an escaped backslash followed by
+# "key" is left alone)
+_ESCAPE = re.compile(r"\\(key|value|step|.)", re.S)
+
+# Substrings a line must contain for a built-in pattern to match it. Checking them with
+# `in` is several times cheaper than running the regex on the many lines that hold none.
+_REQUIRED = {
+    DEFAULT_PATTERNS[0]: ":",
+    DEFAULT_PATTERNS[1]: ":",
+    KERAS_PATTERNS[0]: "Epoch ",
+    KERAS_PATTERNS[1]: ": ",
+    KERAS_PATTERNS[2]: "Test loss: ",
+    KERAS_PATTERNS[3]: "Test accuracy: ",
+}
+
+# how a compiled pattern turns a match into key/value pairs
+_MAP, _KEY_VAL, _NAMED = range(3)
+
+
+def expand_aliases(pattern):
+    r"""Replace ``\key``, ``\value`` and ``\step`` in ``pattern`` with their regexes.
+
+    >>> expand_aliases(r"^(\key): (\value)$")
+    '^([^ \t]+): ([0-9\\.e\\-]+)$'
+    >>> expand_aliases(r"a\\key")
+    'a\\\\key'
+    """
+
+    def repl(m):
+        return _ALIASES.get(m.group(1), m.group(0))
+
+    return _ESCAPE.sub(repl, pattern)
+
+
+class OutputScalarParser:
+    """Finds scalars in output lines, keeping the current step between lines.
+
+    :param config: the patterns: ``None`` for the defaults (the Keras patterns plus the
+        defaults when ``keras`` is true), ``True`` for the defaults too, ``False`` or
+        ``"no"`` for none, a pattern string, a ``{key: pattern}`` map, or a list of
+        pattern strings and maps.
+    :param keras: use the Keras patterns; only applies when ``config`` is ``None``/``True``.
+    :raises TypeError: ``config`` has an invalid shape (e.g. ``{}`` or an int).
+    :raises OpError: a pattern is not a valid regex or has unusable groups.
+    """
+
+    def __init__(self, config=None, keras=False):
+        self.patterns_config = _normalize(config, keras)
+        self.step = 0
+        self._entries = [_compile(key, raw) for key, raw in _flatten(self.patterns_config)]
+
+    @classmethod
+    def from_config(cls, patterns_config):
+        """Rebuild a parser from the :attr:`patterns_config` of another one."""
+        if not isinstance(patterns_config, list):
+            raise TypeError(f"invalid output scalar config: {patterns_config!r}")
+        return cls(patterns_config)
+
+    @property
+    def patterns(self):
+        """``(key, pattern)`` pairs in the order they are applied (key ``None`` for list
+        patterns), patterns as written, before alias expansion."""
+        return [(e.key, e.raw) for e in self._entries]
+
+    def feed(self, line):
+        """Match one output line and return its scalars as ``(key, value, step)`` tuples.
+
+        A trailing newline is ignored. Keys appear in the order first found in the line
+        (map entries by key, named groups by name), each with its last value.
+        """
+        if line[-1:] == "\n":
+            line = line[:-2] if line[-2:] == "\r\n" else line[:-1]
+        vals = None
+        for e in self._entries:
+            if e.required is not None and e.required not in line:
+                continue
+            for m in e.finditer(line):
+                if vals is None:
+                    vals = {}
+                e.collect(m, vals)
+        if vals is None:
+            return []
+        step = vals.pop("step", None)
+        if step is not None:
+            self.step = step
+        step = self.step
+        return [(key, val, step) for key, val in vals.items()]
+
+    def __repr__(self):
+        return f"<OutputScalarParser {self.patterns_config!r}>"
+
+
+def test_output_scalars(lines, parser):
+    """Show how ``parser`` matches each of ``lines`` (the ``--test-output-scalars`` report).
+
+    Each line is echoed, followed by one indented line per pattern with its matches and
+    the values they give, or ``<no matches>``; every line of the report ends with a
+    newline. The parser's step is not changed.
+
+    >>> print(test_output_scalars(["foo: 1.123"], OutputScalarParser([r"^(\\key):\\s+(\\value)$"])))
+    foo: 1.123
+      '^([^ \\t]+):\\\\s+([0-9\\\\.e\\\\-]+)$': [('foo', '1.123')] (foo=1.123)
+    <BLANKLINE>
+    """
+    out = []
+    for line in lines:
+        line = line.rstrip("\r\n")
+        out.append(line)
+        for e in parser._entries:
+            matches = list(e.finditer(line))
+            if not matches:
+                out.append(f"  {e.pattern!r}: <no matches>")
+                continue
+            vals = {}
+            for m in matches:
+                e.collect(m, vals)
+            groups = [m.groups() for m in matches]
+            shown = ", ".join(f"{k}={float(v)}" for k, v in vals.items())
+            out.append(f"  {e.pattern!r}: {groups!r} ({shown or 'no numeric values'})")
+    return "".join(f"{line}\n" for line in out)
+
+
+test_output_scalars.__test__ = False  # not a pytest test, despite its name
+
+
+class _Entry:
+    "One compiled pattern and how its matches become key/value pairs."
+
+    __slots__ = ("key", "raw", "pattern", "finditer", "required", "kind", "groups")
+
+    def __init__(self, key, raw, regex, kind, groups):
+        self.key = key
+        self.raw = raw
+        self.pattern = regex.pattern
+        self.finditer = regex.finditer
+        self.required = _REQUIRED.get(raw)
+        self.kind = kind
+        self.groups = groups
+
+    def collect(self, m, vals):
+        "Add the values of match ``m`` to ``vals`` (``step`` as int, others as float)."
+        kind = self.kind
+        if kind == _MAP:
+            _put(vals, self.key, m.group(1))
+        elif kind == _KEY_VAL:
+            key_i, val_i, step_i = self.groups
+            if step_i:
+                _put(vals, "step", m.group(step_i))
+            key = m.group(key_i)
+            if key is not None:
+                _put(vals, key, m.group(val_i))
+        else:
+            for name, i in self.groups:
+                _put(vals, name, m.group(i))
+
+
+def _put(vals, key, text):
+    if text is None:
+        return
+    if key == "step":
+        try:
+            vals[key] = int(text)
+        except ValueError:
+            try:
+                vals[key] = int(float(text))
+            except (ValueError, OverflowError):
+                pass
+        return
+    try:
+        vals[key] = float(text)
+    except ValueError:
+        pass
+
+
+def _normalize(config, keras):
+    "The config as a JSON-ready list of pattern strings and {key: pattern} maps."
+    if config is None or config is True:
+        return list(KERAS_PATTERNS + DEFAULT_PATTERNS if keras else DEFAULT_PATTERNS)
+    if config is False or config == "no":
+        return []
+    if isinstance(config, str):
+        items = [config]
+    elif isinstance(config, dict):
+        items = [config] if config else None
+    elif isinstance(config, (list, tuple)):
+        items = list(config)
+    else:
+        items = None
+    if items is None:
+        raise TypeError(f"invalid output scalar config: {config!r}")
+    normalized = []
+    for item in items:
+        if isinstance(item, str) and item:
+            normalized.append(item)
+        elif isinstance(item, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in item.items()
+        ):
+            normalized.append(dict(item))
+        else:
+            raise TypeError(f"invalid output scalar config: {item!r}")
+    return normalized
+
+
+def _flatten(config):
+    "``(key, raw pattern)`` pairs: list patterns with key None, map entries sorted by key."
+    for item in config:
+        if isinstance(item, str):
+            yield None, item
+        else:
+            for key in sorted(item):
+                yield key, item[key]
+
+
+def _compile(key, raw):
+    try:
+        regex = re.compile(expand_aliases(raw))
+    except re.error as e:
+        raise OpError(f"invalid output scalar pattern {raw!r}: {e}") from None
+    if key is not None:
+        if regex.groups < 1:
+            raise OpError(f"output scalar pattern {raw!r} for '{key}' needs a group for the value")
+        return _Entry(key, raw, regex, _MAP, None)
+    names = regex.groupindex
+    if "_key" in names and "_val" in names:
+        return _Entry(key, raw, regex, _KEY_VAL, (names["_key"], names["_val"], names.get("step")))
+    if set(names) - {"step"}:
+        return _Entry(key, raw, regex, _NAMED, tuple(sorted(names.items())))
+    unnamed = [i for i in range(1, regex.groups + 1) if i not in names.values()]
+    if len(unnamed) == 2:
+        return _Entry(key, raw, regex, _KEY_VAL, (unnamed[0], unnamed[1], names.get("step")))
+    if not unnamed and "step" in names:
+        return _Entry(key, raw, regex, _NAMED, (("step", names["step"]),))
+    raise OpError(
+        f"output scalar pattern {raw!r} needs two groups (key and value) or named groups"
+    )
