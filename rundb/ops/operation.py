@@ -1,0 +1,73 @@
+"""One run of an operation: resolve flags, label the run, start it, follow it."""
+
+import logging
+import random
+
+from .plan import command, flag_env, process_env
+
+log = logging.getLogger("rundb")
+
+
+def resolve_flags(plan, assigns, force=False):
+    """Defaults of ``plan`` merged with ``NAME=VALUE`` assigns, checked and coerced.
+
+    :raises FlagError: unknown flag, value outside choices, bad type.
+    """
+    from .flagvals import parse_flag_assigns
+
+    user = parse_flag_assigns(list(assigns))
+    if not plan.opdef.flags:
+        # An op that declares nothing (a bare command) takes flags as given.
+        return user
+    return plan.opdef.coerce_flags(user, force=force)
+
+
+def make_label(plan, flags, template=None, tags=()):
+    """The run label: the template (or the op's) rendered, tags in front."""
+    from .labels import run_label
+
+    label = run_label(template or plan.opdef.label, flags)
+    return " ".join([*tags, label]).strip() if tags else label
+
+
+def run_attrs(plan, flags, argv, random_seed=None, extra=None):
+    attrs = {
+        "cmd": argv,
+        "op": plan.describe(),
+        "random_seed": random_seed if random_seed is not None else random.randint(0, 2**32),
+        "env": flag_env(flags),
+    }
+    if plan.opdef.compare:
+        attrs["compare"] = list(plan.opdef.compare)
+    if plan.opdef.objective:
+        attrs["objective"] = plan.opdef.objective
+    if plan.opdef.label:
+        attrs["label_template"] = plan.opdef.label
+    attrs.update(extra or {})
+    return attrs
+
+
+def output_scalars_for(plan):
+    """Patterns config recorded with the run (so rebuild re-parses the same way)."""
+    from .outputscalars import OutputScalarParser
+
+    config = plan.output_scalars_config()
+    if config is None and plan.opdef.output_scalars is not None:
+        return None
+    return OutputScalarParser(config, keras=plan.keras).patterns_config
+
+
+def run_once(home, index, plan, flags, *, label=None, tags=(), parent=None,
+             random_seed=None, echo=True, extra_attrs=None):
+    """Create the run for ``flags``, start its process and wait for it; return the Run."""
+    from .runner import execute, new_run
+
+    argv = command(plan, flags)
+    run = new_run(
+        home, index, plan.name, flags,
+        label=make_label(plan, flags, label, tags), tags=tags, parent=parent,
+        attrs=run_attrs(plan, flags, argv, random_seed, extra_attrs),
+        output_scalars=output_scalars_for(plan),
+        sourcecode_root=plan.project_dir if plan.kind != "exec" or not isinstance(plan.target, list) else None,
+    )
+    return execute(home, index, run, argv, env=process_env(plan, flags), echo=echo)
