@@ -149,6 +149,41 @@ def purge_runs(home, run_ids):
         return purge_runs(index, run_ids)
 
 
+# --- compare, select, query --------------------------------------------------------
+
+
+def compare(home, specs=(), flt=None, **options):
+    """The compare table (rundb.compare.Table) for the selected runs; see compare_table."""
+    from .compare import compare_table
+
+    with open_home_index(home) as index:
+        return compare_table(index, specs, flt, **options)
+
+
+def select(home, spec=None, flt=None, min_col=None, max_col=None):
+    """One run: ``spec``, else the best by ``min_col``/``max_col``, else the newest."""
+    from .compare import select_run
+
+    with open_home_index(home) as index:
+        return select_run(index, spec, flt, min_col, max_col)
+
+
+def run_value(home, run_id, colspec):
+    """The value of one column spec (``.label``, ``=lr``, ``min loss``) for one run."""
+    from .compare import run_value
+
+    with open_home_index(home) as index:
+        return run_value(index, run_id, colspec)
+
+
+def query(home, text, flt=None):
+    """Answer a whole query (select ... where ... order by ... limit ...) as a Table."""
+    from .compare import query_table
+
+    with open_home_index(home) as index:
+        return query_table(index, text, flt)
+
+
 # --- the index ---------------------------------------------------------------------
 
 

@@ -70,7 +70,8 @@ def resolve(spec, cwd, exec_argv=None):
         return _config_plan(config.find_op(spec), cwd)
     raise OpError(
         f"cannot find operation {spec}\n"
-        "You may need to include a model in the form MODEL:OPERATION."
+        "You may need to include a model in the form MODEL:OPERATION.\n"
+        "Try 'rundb operations' for a list of available operations."
     )
 
 

@@ -1,0 +1,88 @@
+"""`rundb compare`, `rundb select` and `rundb query`."""
+
+import click
+
+from rundb import api
+
+from .options import filter_options, pass_home, run_filter
+from .output import emit, output_options
+
+
+@click.command(name="compare")
+@click.argument("specs", nargs=-1)
+@filter_options
+@click.option("-c", "--columns", metavar="QUERY", help="Columns to add (select grammar, may include where/order by/limit).")
+@click.option("-cc", "--strict-columns", metavar="QUERY", help="Columns replacing the defaults.")
+@click.option("--min", "min_col", metavar="COL", help="Sort by COL, lowest first.")
+@click.option("--max", "max_col", metavar="COL", help="Sort by COL, highest first.")
+@click.option("--top", type=int, metavar="N", help="Only the first N runs (after sorting).")
+@click.option("-n", "--limit", type=int, metavar="N", help="Alias of --top.")
+@click.option("--extra-cols", is_flag=True, help="Add the sourcecode column.")
+@click.option("--all-scalars", is_flag=True, help="Include sys/* scalars.")
+@click.option("--skip-unchanged", is_flag=True, help="Leave out columns whose values are all the same.")
+@click.option("--include-batch", is_flag=True, help="Include batch runs.")
+@output_options
+@pass_home
+def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, extra_cols,
+            all_scalars, skip_unchanged, include_batch, csv_path, as_json, as_table, **kw):
+    """Compare run flags and scalars.
+
+    \b
+    Examples:
+      rundb compare --csv -
+      rundb compare -cc "=lr, min val_loss, min val_loss step" --min val_loss --top 5
+    """
+    if min_col and max_col:
+        raise click.UsageError("--min and --max cannot be used together")
+    table = api.compare(
+        home, specs, run_filter(kw, include_batch=include_batch), columns=columns,
+        strict_columns=strict_columns, min_col=min_col, max_col=max_col, top=top or limit,
+        extra_cols=extra_cols, all_scalars=all_scalars, skip_unchanged=skip_unchanged,
+    )
+    emit(table.headers, table.rows, table.kinds, csv_path, as_json)
+
+
+@click.command(name="select")
+@click.argument("spec", required=False)
+@filter_options
+@click.option("--min", "min_col", metavar="COL", help="The run with the lowest COL.")
+@click.option("--max", "max_col", metavar="COL", help="The run with the highest COL.")
+@click.option("-s", "--short-id", is_flag=True, help="Print the short id.")
+@click.option("-p", "--path", is_flag=True, help="Print the run directory.")
+@click.option("-a", "--attr", metavar="NAME", help="Print the value of this column spec instead (e.g. .label, =lr, loss).")
+@click.option("--include-batch", is_flag=True, help="Batch runs may be selected too.")
+@pass_home
+def select(home, spec, min_col, max_col, short_id, path, attr, include_batch, **kw):
+    """Print the id of a run: RUN, the best by --min/--max, or the newest.
+
+    \b
+    Example:
+      cd $(rundb select -p --min "min val_loss")
+    """
+    if min_col and max_col:
+        raise click.UsageError("--min and --max cannot be used together")
+    run = api.select(home, spec, run_filter(kw, include_batch=include_batch or bool(spec)),
+                     min_col=min_col, max_col=max_col)
+    if attr:
+        value = api.run_value(home, run.id, attr)
+        click.echo("" if value is None else value)
+    elif path:
+        click.echo(run.dir)
+    else:
+        click.echo(run.short_id if short_id else run.id)
+
+
+@click.command(name="query")
+@click.argument("text")
+@filter_options
+@output_options
+@pass_home
+def query(home, text, csv_path, as_json, as_table, **kw):
+    """Answer a whole query: select COLS [where EXPR] [order by COL [desc]] [limit N].
+
+    \b
+    Example:
+      rundb query "select .short_id, =lr, min loss where =lr < 0.05 order by min loss limit 3"
+    """
+    table = api.query(home, text, run_filter(kw))
+    emit(table.headers, table.rows, table.kinds, csv_path, as_json)

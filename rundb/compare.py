@@ -1,0 +1,301 @@
+"""Compare, select and query: tables of runs built by compiled SQL over the index.
+
+Default compare columns follow the seeds: run, operation, started, time, status, label,
+then every flag (sorted), a ``step`` column, then every scalar (sorted, ``sys/*`` hidden
+unless asked for). An operation's ``compare:`` list replaces the defaults for its runs;
+headers merge across runs in first-seen order, and a run lacking a column gets a blank.
+Everything reads ``run``, ``run_flag`` and ``scalar_stat``: the cost grows with runs and
+columns, never with the number of scalar points.
+"""
+
+import datetime
+import json
+from dataclasses import dataclass, field
+
+from .errors import QueryError, RunNotFound
+from .index import reader
+from .query import ast
+from .query.catalog import scalar_key_name
+from .selection import RunFilter, select_rids, where_clause
+
+CORE = ("run", "operation", "started", "time", "status", "label")
+
+#: Column kinds, for formatting: scalar values print as %f in tables.
+KIND_CORE, KIND_FLAG, KIND_SCALAR, KIND_STEP, KIND_ATTR = "core", "flag", "scalar", "step", "attr"
+
+
+@dataclass
+class Table:
+    """Rows of runs: ``headers[i]`` names ``rows[r][i]``; ``kinds[i]`` says what it is."""
+
+    headers: list
+    kinds: list
+    rows: list
+    run_ids: list = field(default_factory=list)
+
+    def as_dicts(self):
+        return [dict(zip(self.headers, row)) for row in self.rows]
+
+
+def _core_columns(extra_cols):
+    cols = [ast.Attr(name) for name in CORE]
+    if extra_cols:
+        cols.append(ast.Attr("sourcecode"))
+    return cols
+
+
+def _kind(col):
+    if isinstance(col, ast.Flag):
+        return KIND_FLAG
+    if isinstance(col, ast.Scalar):
+        if col.step or col.qualifier == "count":
+            return KIND_STEP
+        return KIND_SCALAR
+    return KIND_ATTR
+
+
+def _rid_set_clause(rids):
+    # One JSON parameter instead of thousands of ? marks (SQLite caps their number).
+    return "r.rid IN (SELECT value FROM json_each(?))", [json.dumps(list(rids))]
+
+
+def default_columns(index, where, params, all_scalars=False):
+    """Flags (sorted), the step column, scalars (sorted) of the runs matching ``where``."""
+    conn = index.conn
+    flags = sorted(
+        row[0] for row in conn.execute(
+            "SELECT DISTINCT n.name FROM run_flag f JOIN flag_name n ON n.id = f.name "
+            f"WHERE f.rid IN (SELECT r.rid FROM run r WHERE {where})", params)
+    )
+    keys = conn.execute(
+        "SELECT DISTINCT k.prefix, k.tag FROM scalar_stat s JOIN scalar_key k ON k.id = s.key "
+        f"WHERE s.rid IN (SELECT r.rid FROM run r WHERE {where})", params
+    ).fetchall()
+    names = sorted({scalar_key_name(p, t) for p, t in keys} - set(flags))
+    if not all_scalars:
+        names = [n for n in names if not n.startswith("sys/")]
+    cols = [ast.Flag(name) for name in flags]
+    if names:
+        step_key = "loss" if "loss" in names else names[0]
+        cols.append(ast.Scalar(step_key, step=True, alias="step"))
+        cols.extend(ast.Scalar(name) for name in names)
+    return cols
+
+
+def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
+                  min_col=None, max_col=None, top=None, extra_cols=False,
+                  all_scalars=False, skip_unchanged=False):
+    """The compare table for the selected runs.
+
+    :param columns: query text (``select ...`` or a column list) whose columns are added
+        after the defaults; its ``where``/``order by``/``limit`` apply too.
+    :param strict_columns: like ``columns`` but replacing the default columns.
+    :param min_col, max_col: a column spec to sort by (ascending / descending).
+    :param top: keep only the first N runs after sorting.
+    """
+    from .query import compile, parse_colspec
+
+    flt = flt if flt is not None else RunFilter(include_batch=False)
+    reader.reap_gone_runs(index)
+    catalog = reader.catalog(index)
+    user_query = _columns_query(strict_columns or columns)
+    base_where, base_params = where_clause(index, flt)
+    order = None
+    if min_col or max_col:
+        order = ast.Order(parse_colspec(min_col or max_col), desc=bool(max_col))
+    if user_query is not None and (user_query.where is not None or user_query.order_by
+                                   or user_query.limit is not None):
+        rids = _query_rids(index, catalog, user_query, base_where, base_params, specs)
+        base_where, base_params = _rid_set_clause(rids)
+    if specs:
+        rids = select_rids(index, specs, flt, reap=False)
+        base_where, base_params = _rid_set_clause(rids)
+    if order is not None or top:
+        query = ast.Query(columns=(), order_by=(order,) if order else (), limit=top)
+        compiled = compile(query, catalog, base_where, base_params)
+        rids = [row[0] for row in compiled.rows(index.conn)]
+        base_where, base_params = _rid_set_clause(rids)
+    core = _core_columns(extra_cols)
+    extra = list(user_query.columns) if user_query is not None else []
+    groups = _column_groups(index, base_where, base_params, core, extra,
+                            strict=strict_columns is not None, all_scalars=all_scalars)
+    return _assemble(index, catalog, groups, base_where, base_params, order, top,
+                     skip_unchanged, n_core=len(core))
+
+
+def _columns_query(text):
+    if not text:
+        return None
+    from .query import parse
+
+    text = text.strip()
+    if not text.lower().startswith("select"):
+        text = "select " + text
+    return parse(text)
+
+
+def _query_rids(index, catalog, query, where, params, specs):
+    from .query import compile
+
+    compiled = compile(ast.Query(columns=(), where=query.where, order_by=query.order_by,
+                                 limit=query.limit), catalog, where, params)
+    rids = [row[0] for row in compiled.rows(index.conn)]
+    return rids
+
+
+def _column_groups(index, where, params, core, extra, strict, all_scalars):
+    """[(columns, SQL condition selecting the group's runs, params)], newest group first.
+
+    Runs of an op with a ``compare:`` list form their own group."""
+    from .query import parse_colspecs
+
+    rows = index.conn.execute(
+        "SELECT a.value, min(r.rid), max(r.created) FROM run_attr a JOIN run r ON r.rid = a.rid "
+        f"WHERE a.name = 'compare' AND {where} GROUP BY a.value ORDER BY max(r.created) DESC",
+        params,
+    ).fetchall()
+    groups = []
+    if strict:
+        return [(core + extra, where, params)]
+    explicit = []
+    for value, _rid, _created in rows:
+        specs = json.loads(value)
+        cols = [c for spec in specs for c in parse_colspecs(spec)]
+        cond = (f"{where} AND EXISTS (SELECT 1 FROM run_attr a WHERE a.rid = r.rid "
+                "AND a.name = 'compare' AND a.value = ?)")
+        explicit.append((core + cols + extra, cond, [*params, value]))
+    default_where = where
+    if explicit:
+        default_where = (f"{where} AND NOT EXISTS (SELECT 1 FROM run_attr a WHERE a.rid = r.rid "
+                         "AND a.name = 'compare')")
+    has_default = index.conn.execute(
+        f"SELECT 1 FROM run r WHERE {default_where} LIMIT 1", params).fetchone()
+    if has_default or not explicit:
+        cols = core + default_columns(index, default_where, params, all_scalars) + extra
+        groups.append((cols, default_where, params))
+    return explicit + groups
+
+
+def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged, n_core):
+    from .query import compile
+
+    headers, kinds = [], []
+    by_rid = {}
+    order_rid = []
+    for cols, cond, cond_params in groups:
+        query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
+        compiled = compile(query, catalog, cond, cond_params)
+        expanded = compiled.columns
+        positions = []
+        for col, header in zip(expanded, compiled.headers):
+            if header not in headers:
+                headers.append(header)
+                kinds.append(KIND_CORE if len(headers) <= n_core else _kind(col))
+            positions.append(headers.index(header))
+        for row in compiled.rows(index.conn):
+            rid = row[0]
+            values = by_rid.setdefault(rid, {})
+            order_rid.append(rid)
+            for pos, value in zip(positions, row[1:]):
+                values.setdefault(pos, value)
+    if len(groups) > 1:
+        order_rid = _ordered(index, by_rid, order, where, params, catalog)
+    rows = []
+    for rid in order_rid[:top] if top else order_rid:
+        values = by_rid[rid]
+        row = [values.get(i) for i in range(len(headers))]
+        row[2] = _format_time(row[2])
+        row[3] = _format_duration(row[3])
+        rows.append(row)
+    run_ids = [row[0] for row in rows]
+    table = Table(headers, kinds, rows, run_ids)
+    if skip_unchanged and len(rows) > 1:
+        table = _drop_unchanged(table, n_core)
+    return table
+
+
+def _ordered(index, by_rid, order, where, params, catalog):
+    from .query import compile
+
+    query = ast.Query(columns=(), order_by=(order,) if order else ())
+    rows = compile(query, catalog, where, params).rows(index.conn)
+    return [row[0] for row in rows if row[0] in by_rid]
+
+
+def _drop_unchanged(table, n_core):
+    keep = [i for i in range(len(table.headers))
+            if i < n_core or len({_hashable(row[i]) for row in table.rows}) > 1]
+    return Table([table.headers[i] for i in keep], [table.kinds[i] for i in keep],
+                 [[row[i] for i in keep] for row in table.rows], table.run_ids)
+
+
+def _hashable(value):
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _format_time(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _format_duration(seconds):
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def select_run(index, spec=None, flt=None, min_col=None, max_col=None):
+    """The run a ``select`` names: ``spec``, else the best by ``min_col``/``max_col``,
+    else the newest. Runs lacking the column never win.
+
+    :raises RunNotFound: nothing matches (``no matching runs``).
+    """
+    from .query import compile, parse_colspec
+
+    flt = flt or RunFilter()
+    if spec or not (min_col or max_col):
+        rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1)
+    else:
+        reader.reap_gone_runs(index)
+        col = parse_colspec(min_col or max_col)
+        where, params = where_clause(index, flt)
+        query = ast.Query(columns=(), order_by=(ast.Order(col, desc=bool(max_col)),), limit=1)
+        rids = [row[0] for row in compile(query, reader.catalog(index), where, params).rows(index.conn)]
+    if not rids:
+        raise RunNotFound("no matching runs")
+    return reader.load_runs(index, rids[:1])[0]
+
+
+def query_table(index, text, flt=None):
+    """Answer a whole query (``select ... where ... order by ... limit ...``)."""
+    from .query import compile, parse
+
+    query = parse(text)
+    if not query.columns:
+        raise QueryError("query has no columns")
+    flt = flt or RunFilter()
+    reader.reap_gone_runs(index)
+    where, params = where_clause(index, flt)
+    compiled = compile(query, reader.catalog(index), where, params)
+    rows = []
+    for row in compiled.rows(index.conn):
+        rows.append([_format_time(v) if isinstance(v, datetime.datetime) else v for v in row[1:]])
+    kinds = [_kind(c) for c in compiled.columns]
+    return Table(list(compiled.headers), kinds, rows)
+
+
+def run_value(index, run_id, colspec):
+    """The value of one column spec for the run with id ``run_id`` (None if it has none)."""
+    from .query import compile, parse_colspec
+
+    col = parse_colspec(colspec)
+    query = ast.Query(columns=(col,))
+    rows = compile(query, reader.catalog(index), "r.id = ?", [run_id]).rows(index.conn)
+    if not rows:
+        return None
+    value = rows[0][1]
+    return _format_time(value) if isinstance(value, datetime.datetime) else value
