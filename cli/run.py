@@ -30,10 +30,25 @@ class _RunCommand(click.Command):
 @click.option("--test-output-scalars", metavar="FILE", help="Show how output lines in FILE ('-' for stdin) parse as scalars.")
 @click.option("--random-seed", type=int, metavar="N", help="Random seed recorded with the run.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the run's output.")
+@click.option("-o", "--optimizer", metavar="NAME", help="Optimizer: random, gp (bayesian), forest, gbrt, + (grid), or one named in rundb.yml.")
+@click.option("-O", "--optimize", is_flag=True, help="Use the operation's default optimizer (rundb.yml).")
+@click.option("-Fo", "--opt-flag", "opt_flags", multiple=True, metavar="NAME=VALUE", help="Optimizer flag (repeatable).")
+@click.option("-m", "--max-trials", type=int, metavar="N", help="At most N trials (default 20 for optimizers).")
+@click.option("-x", "--minimize", metavar="COL", help="Column the optimizer minimizes (default: loss).")
+@click.option("-X", "--maximize", metavar="COL", help="Column the optimizer maximizes.")
+@click.option("--prev-trials", default="batch", show_default=True, metavar="SCOPE",
+              help="Earlier trials an optimizer learns from: batch, operation, sourcecode or query.")
+@click.option("--prev-trials-filter", metavar="EXPR", help="With --prev-trials query: which runs.")
+@click.option("--print-trials", is_flag=True, help="Show the batch's trials, then exit.")
+@click.option("--save-trials", metavar="PATH", help="Save the batch's trials as CSV, then exit.")
+@click.option("--fail-on-trial-error", is_flag=True, help="Stop the batch when a trial fails.")
+@click.option("--needed", is_flag=True, help="Skip runs whose flags match a completed run.")
 @click.pass_context
 @pass_home
 def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
-        test_output_scalars, random_seed, quiet):
+        test_output_scalars, random_seed, quiet, optimizer, optimize, opt_flags, max_trials,
+        minimize, maximize, prev_trials, prev_trials_filter, print_trials, save_trials,
+        fail_on_trial_error, needed):
     """Run a script or an operation as a tracked run.
 
     ARGS is a Python script or an operation from rundb.yml followed by NAME=VALUE flag
@@ -53,11 +68,31 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
     if test_output_scalars:
         _test_output_scalars(plan, test_output_scalars)
         return
+    from rundb.ops.flagvals import parse_flag_assigns
+    from rundb.ops.trials import split_batch_files
+
+    batch_files, assigns = split_batch_files(assigns)
     flags = api.resolve_flags(plan, assigns, force=force_flags)
+    batch = api.plan_batch(
+        plan, flags, batch_files=batch_files, optimizer=optimizer, optimize=optimize,
+        opt_assigns=parse_flag_assigns(list(opt_flags)), max_trials=max_trials,
+        random_seed=random_seed, minimize=minimize, maximize=maximize,
+        prev_trials=prev_trials, prev_trials_filter=prev_trials_filter,
+        fail_on_trial_error=fail_on_trial_error, needed=needed,
+    )
+    if batch is not None:
+        _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, save_trials)
+        return
+    if print_trials or save_trials:
+        raise click.ClickException("cannot print trials for a non-batch operation")
+    if max_trials is not None:
+        click.echo("WARNING: not a batch run - ignoring --max-trials", err=True)
     if print_cmd:
         from rundb.ops.plan import command
 
         click.echo(shlex.join(command(plan, flags)))
+        return
+    if needed and _skip_needed(home, plan, flags):
         return
     if not yes and not _confirm(plan, flags):
         raise SystemExit(1)
@@ -68,6 +103,40 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         click.echo(f"rundb: run {finished.short_id} {detail.get(finished.status, finished.status)}"
                    f" (exit status {finished.exit_status})", err=True)
         raise SystemExit(1)
+
+
+def _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, save_trials):
+    from rundb.ops.batch import preset_trials, preview
+    from rundb.ops.trials import format_trials_table, write_trials_csv
+
+    if print_cmd and batch.sequential:
+        raise click.ClickException("optimizer does not support printing trials command")
+    if print_trials:
+        click.echo(format_trials_table(preset_trials(batch)))
+        return
+    if save_trials:
+        click.echo(f"Saving trials to {save_trials}", err=True)
+        write_trials_csv(preset_trials(batch), save_trials)
+        return
+    if not yes:
+        click.echo("\n".join(preview(batch)), err=True)
+        if not confirm("Continue?"):
+            raise SystemExit(1)
+    finished = api.run_batch(home, batch, label=label, tags=tags, echo=not quiet)
+    if finished.status != "completed":
+        raise SystemExit(1)
+
+
+def _skip_needed(home, plan, flags):
+    from rundb.selection import RunFilter
+
+    for run in api.runs(home, flt=RunFilter(statuses=["completed"])):
+        if run.op == plan.name and run.flags == flags:
+            click.echo("Skipping because the following runs match this operation "
+                       "(--needed specified):", err=True)
+            click.echo(f"  [{run.short_id}]  {run.op}  {run.status}  {run.label}", err=True)
+            return True
+    return False
 
 
 def _split(ctx, args):

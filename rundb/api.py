@@ -49,6 +49,22 @@ def run(home, plan, flags, label=None, tags=(), echo=True, random_seed=None):
                         random_seed=random_seed)
 
 
+def plan_batch(plan, flags, **options):
+    """A BatchPlan when flags or options ask for several trials (lists, ranges, an
+    optimizer, batch files), else None. See rundb.ops.batch.plan_batch for options."""
+    from .ops.batch import plan_batch
+
+    return plan_batch(plan, flags, **options)
+
+
+def run_batch(home, batch, label=None, tags=(), echo=True):
+    """Run every trial of a batch; return the batch run."""
+    from .ops.batch import run_batch
+
+    with open_home_index(home) as index:
+        return run_batch(home, index, batch, label=label, tags=tags, echo=echo)
+
+
 # --- listing and changing runs -------------------------------------------------------
 
 
@@ -204,3 +220,101 @@ def check_index(home):
 
 __all__ = ["Home", "check_index", "open_home_index", "plan_run", "rebuild_index",
            "resolve_flags", "run"]
+
+
+# --- scripting: SQL, export, import ------------------------------------------------
+
+
+def select_run_ids(home, specs=(), flt=None):
+    """Full ids of the runs ``specs`` and the RunFilter ``flt`` select, newest first."""
+    from .selection import select_rids
+
+    with open_home_index(home) as index:
+        rids = select_rids(index, specs, flt)
+        ids = dict(index.conn.execute("SELECT rid, id FROM run").fetchall()) if rids else {}
+        return [ids[rid] for rid in rids]
+
+
+def sql_query(home, statement, params=None):
+    """Run one read-only SQL statement against the index; return (column names, rows).
+
+    :param params: a dict for ``:name`` parameters or a list for ``?`` parameters.
+    :raises ReadOnlyError: the statement would change the index.
+    :raises SQLError: SQLite rejected the statement (its message).
+    """
+    from .sql import query
+
+    with open_home_index(home):
+        pass  # create or migrate the index, so the read-only connection finds the schema
+    return query(home.index_path, statement, params)
+
+
+def export_runs(home, dest, run_ids, move=False, progress=None):
+    """Copy (or move) runs into the export directory ``dest`` (itself a rundb home).
+
+    :returns: rundb.export.TransferResult (done, skipped, errors).
+    :raises ExportError: ``dest`` is a file.
+    """
+    from .export import export_runs
+
+    with open_home_index(home) as index:
+        return export_runs(home, index, dest, list(run_ids), move=move, progress=progress)
+
+
+def export_sql(home, path, run_ids):
+    """Write the runs' index rows and the documented views to the SQLite file ``path``.
+
+    :returns: rundb.export.TransferResult (done, skipped).
+    """
+    from .export import export_sql
+
+    with open_home_index(home) as index:
+        return export_sql(index, path, list(run_ids))
+
+
+def export_csv(home, dest, specs=(), flt=None, columns=None):
+    """Write one CSV row per selected run (the ``compare`` columns) to a path or text file.
+
+    :returns: the number of runs written.
+    """
+    from .export import export_csv
+
+    with open_home_index(home) as index:
+        return export_csv(index, dest, specs, flt, columns)
+
+
+def archive_runs(path):
+    """(runs, errors) of an export directory, home or directory of runs, newest first."""
+    from .export import archive_runs
+
+    return archive_runs(path)
+
+
+def import_runs(home, path, move=False, progress=None):
+    """Copy (or move) the runs of an archive into ``home`` and index them.
+
+    :returns: rundb.export.TransferResult (done, skipped, errors).
+    :raises ExportError: ``path`` is missing, a file, or holds no runs.
+    """
+    from .export import import_runs
+
+    with open_home_index(home) as index:
+        return import_runs(home, index, path, move=move, progress=progress)
+
+
+def guild_runs(guild_home):
+    """(runs, errors) of a Guild AI home, converted but not imported, newest first."""
+    from .guild_import import guild_runs
+
+    return guild_runs(guild_home)
+
+
+def import_guild(home, guild_home, progress=None):
+    """Convert and index the runs of a Guild AI home (never modified) into ``home``.
+
+    :returns: rundb.export.TransferResult (done, skipped, errors, warnings).
+    """
+    from .guild_import import import_guild
+
+    with open_home_index(home) as index:
+        return import_guild(home, index, guild_home, progress=progress)

@@ -115,7 +115,7 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
         compiled = compile(query, catalog, base_where, base_params)
         rids = [row[0] for row in compiled.rows(index.conn)]
         base_where, base_params = _rid_set_clause(rids)
-    core = _core_columns(extra_cols)
+    core = [ast.Attr("run")] if strict_columns else _core_columns(extra_cols)
     extra = list(user_query.columns) if user_query is not None else []
     groups = _column_groups(index, base_where, base_params, core, extra,
                             strict=strict_columns is not None, all_scalars=all_scalars)
@@ -204,8 +204,9 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     for rid in order_rid[:top] if top else order_rid:
         values = by_rid[rid]
         row = [values.get(i) for i in range(len(headers))]
-        row[2] = _format_time(row[2])
-        row[3] = _format_duration(row[3])
+        if n_core > 1:
+            row[2] = _format_time(row[2])
+            row[3] = _format_duration(row[3])
         rows.append(row)
     run_ids = [row[0] for row in rows]
     table = Table(headers, kinds, rows, run_ids)

@@ -100,7 +100,7 @@ def test_compare_min_top_and_strict_columns(cli, home, index):
     make_run(home, index, flags={"lr": 9})  # no loss: never first
     result = cli("compare", "-t", "--min", "loss", "--top", "3", "-cc", ".label, loss")
     lines = result.stdout.splitlines()
-    assert lines[0].split()[-1] == "loss" and len(lines) == 4
+    assert lines[0].split() == ["run", "label", "loss"] and len(lines) == 4
     assert [line.split()[-1] for line in lines[1:]] == ["0.100000", "0.200000", "0.300000"]
     table = api.compare(home, max_col="loss")
     assert [r[-1] for r in table.rows] == [0.4, 0.3, 0.2, 0.1, None]
@@ -110,7 +110,8 @@ def test_compare_columns_with_where_order_and_limit(home, index):
     for i in range(5):
         make_run(home, index, flags={"i": i}, scalars={"acc": [(1, i / 10)]})
     table = api.compare(home, strict_columns="select =i, acc where =i >= 2 order by acc desc limit 2")
-    assert [row[6] for row in table.rows] == [4, 3]
+    assert table.headers == ["run", "i", "acc"]
+    assert [row[1] for row in table.rows] == [4, 3]
 
 
 def test_compare_unknown_column_is_blank(home, index):

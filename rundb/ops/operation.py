@@ -57,17 +57,38 @@ def output_scalars_for(plan):
     return OutputScalarParser(config, keras=plan.keras).patterns_config
 
 
-def run_once(home, index, plan, flags, *, label=None, tags=(), parent=None,
-             random_seed=None, echo=True, extra_attrs=None):
-    """Create the run for ``flags``, start its process and wait for it; return the Run."""
-    from .runner import execute, new_run
+def create_run(home, index, plan, flags, *, label=None, tags=(), parent=None,
+               random_seed=None, status="running", extra_attrs=None):
+    """Record a new run of ``plan`` with ``flags`` (its process is not started)."""
+    from .runner import new_run
 
     argv = command(plan, flags)
-    run = new_run(
+    snapshot = plan.kind != "exec" or not isinstance(plan.target, list)
+    return new_run(
         home, index, plan.name, flags,
         label=make_label(plan, flags, label, tags), tags=tags, parent=parent,
         attrs=run_attrs(plan, flags, argv, random_seed, extra_attrs),
-        output_scalars=output_scalars_for(plan),
-        sourcecode_root=plan.project_dir if plan.kind != "exec" or not isinstance(plan.target, list) else None,
+        output_scalars=output_scalars_for(plan), status=status,
+        sourcecode_root=plan.project_dir if snapshot else None,
     )
-    return execute(home, index, run, argv, env=process_env(plan, flags), echo=echo)
+
+
+def start_run(home, index, plan, run, echo=True):
+    """Start the process of a recorded run and follow it to its end; return the Run."""
+    from ..index import store
+    from ..run import now_us
+    from .runner import execute
+
+    if run.status != "running":
+        import os
+
+        store.save_run(index, run, status="running", started=now_us(), pid=os.getpid())
+    return execute(home, index, run, run.attrs["cmd"], env=process_env(plan, run.flags), echo=echo)
+
+
+def run_once(home, index, plan, flags, *, label=None, tags=(), parent=None,
+             random_seed=None, echo=True, extra_attrs=None):
+    """Create the run for ``flags``, start its process and wait for it; return the Run."""
+    run = create_run(home, index, plan, flags, label=label, tags=tags, parent=parent,
+                     random_seed=random_seed, extra_attrs=extra_attrs)
+    return start_run(home, index, plan, run, echo=echo)

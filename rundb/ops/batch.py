@@ -1,0 +1,365 @@
+"""Batches: many trials of one operation, as a grid, a random search or a Bayesian search.
+
+A batch is itself a run (op ``train.py+``, ``train.py+random``, ``train.py+gp`` ...) whose
+flags are the optimizer's flags; its trials are ordinary runs with ``parent`` = the batch.
+Sequential optimizers read the history of earlier trials (flags and objective) from the
+index with one compiled query before each trial.
+"""
+
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+
+from ..errors import BatchError, QueryError
+from ..index import reader, store
+from ..run import now_us
+
+log = logging.getLogger("rundb")
+
+DEFAULT_MAX_TRIALS = 20
+PREV_TRIALS = ("batch", "operation", "sourcecode", "query")
+
+
+@dataclass
+class Objective:
+    """The column an optimizer minimizes (``negate`` when the user maximizes it)."""
+
+    text: str
+    column: object  # a query AST column
+    negate: bool = False
+
+    def describe(self):
+        return f"{'maximize' if self.negate else 'minimize'} {self.text}"
+
+
+@dataclass
+class BatchPlan:
+    plan: object  # OpPlan of the trials
+    flags: dict  # base flags: fixed values, lists (grid), search specs
+    optimizer: str  # "+" (grid), "random", "gp", "forest", "gbrt"
+    opt_flags: dict = field(default_factory=dict)
+    trials: list | None = None  # explicit trials (grid, batch files, random sampled)
+    max_trials: int | None = None
+    random_seed: int = 0
+    seed_given: bool = False
+    objective: Objective | None = None
+    prev_trials: str = "batch"
+    prev_trials_filter: str | None = None
+    fail_on_trial_error: bool = False
+    needed: bool = False
+
+    @property
+    def op_name(self):
+        return f"{self.plan.name}+" + ("" if self.optimizer == "+" else self.optimizer)
+
+    @property
+    def sequential(self):
+        return self.optimizer in ("gp", "forest", "gbrt")
+
+
+def parse_objective(minimize=None, maximize=None, opdef_objective=None):
+    """The batch objective: ``--minimize``/``--maximize``, else the op's, else ``loss``.
+
+    :raises BatchError: ``invalid objective '...': ...`` or ``too many columns``.
+    """
+    negate = False
+    text = "loss"
+    if minimize or maximize:
+        text, negate = (maximize, True) if maximize else (minimize, False)
+    elif isinstance(opdef_objective, str):
+        text = opdef_objective
+    elif isinstance(opdef_objective, dict):
+        if "maximize" in opdef_objective:
+            text, negate = str(opdef_objective["maximize"]), True
+        elif "minimize" in opdef_objective:
+            text = str(opdef_objective["minimize"])
+    from ..query import parse
+
+    try:
+        query = parse(f"select {text}")
+    except QueryError as e:
+        raise BatchError(f"invalid objective '{text}': {e}") from None
+    if len(query.columns) != 1 or query.where is not None or query.order_by or query.limit:
+        raise BatchError(f"invalid objective '{text}': too many columns")
+    return Objective(text, query.columns[0], negate)
+
+
+def plan_batch(plan, flags, *, batch_files=(), optimizer=None, opt_assigns=None,
+               max_trials=None, random_seed=None, minimize=None, maximize=None,
+               prev_trials="batch", prev_trials_filter=None, fail_on_trial_error=False,
+               needed=False, optimize=False):
+    """A BatchPlan when ``flags``/options ask for several trials, else None.
+
+    :raises BatchError: bad optimizer, optimizer flags, search space or objective.
+    """
+    from .optimizers import opt_flags as merge_opt_flags
+    from .optimizers import resolve_optimizer
+    from .searchspace import flag_dims, is_search_spec, no_dims_error
+    from .trials import expand_grid, is_batch_value, read_batch_files, sample_trials, trials_for
+
+    opdef = plan.opdef
+    opt_config = {}
+    if optimize and not optimizer:
+        default = opdef.default_optimizer() if hasattr(opdef, "default_optimizer") else None
+        if default is None:
+            raise BatchError(f"operation {plan.name} does not define an optimizer")
+        opt_config = dict(default)
+        optimizer = opt_config.pop("algorithm", None)
+    elif optimizer and optimizer in getattr(opdef, "optimizers", {}):
+        opt_config = dict(opdef.optimizers[optimizer])
+        optimizer = opt_config.pop("algorithm", optimizer)
+    opt_config.pop("default", None)
+    if opt_assigns and not optimizer:
+        name, value = next(iter(opt_assigns.items()))
+        raise BatchError(f"invalid optimizer flag {name}={value}: no optimizer specified")
+    file_trials = read_batch_files(list(batch_files)) if batch_files else None
+    has_lists = any(is_batch_value(v) for v in flags.values())
+    has_specs = any(isinstance(v, str) and is_search_spec(v) for v in flags.values())
+    if optimizer in ("+", "grid"):
+        optimizer = "+"
+    elif optimizer:
+        optimizer = resolve_optimizer(optimizer)
+    elif has_specs:
+        optimizer = "random"
+    elif has_lists or file_trials is not None:
+        optimizer = "+"
+    else:
+        return None
+    if file_trials is not None and len(file_trials) <= 1 and not has_lists and optimizer == "+":
+        return None if not file_trials else _single(plan, flags, file_trials[0])
+    seed_given = random_seed is not None
+    seed = random_seed if seed_given else random.randint(0, 2**32 - 1)
+    batch = BatchPlan(
+        plan=plan, flags=flags, optimizer=optimizer, random_seed=seed, seed_given=seed_given,
+        prev_trials=prev_trials, prev_trials_filter=prev_trials_filter,
+        fail_on_trial_error=fail_on_trial_error, needed=needed,
+    )
+    if optimizer == "+":
+        batch.opt_flags = merge_opt_flags("+", opt_assigns) if opt_assigns else {}
+        trials = trials_for(flags, file_trials) if file_trials is not None else expand_grid(flags)
+        if max_trials is not None and max_trials < len(trials):
+            trials = sample_trials(trials, max_trials, seed)
+        batch.trials = trials
+        batch.max_trials = max_trials
+        return batch
+    batch.opt_flags = merge_opt_flags(optimizer, {**opt_config, **(opt_assigns or {})})
+    names, dims, _ = flag_dims(flags)
+    if not dims:
+        raise no_dims_error(flags)
+    batch.max_trials = max_trials if max_trials is not None else DEFAULT_MAX_TRIALS
+    batch.objective = parse_objective(minimize, maximize, getattr(opdef, "objective", None))
+    if prev_trials not in PREV_TRIALS:
+        raise BatchError(f"invalid --prev-trials '{prev_trials}' (expected one of: {', '.join(PREV_TRIALS)})")
+    if prev_trials == "query" and not prev_trials_filter:
+        raise BatchError("--prev-trials query needs --prev-trials-filter EXPR")
+    return batch
+
+
+def _single(plan, flags, trial):
+    # A batch file holding one trial is a plain run with those flags (seed behaviour).
+    flags.update(trial)
+    return None
+
+
+def preview(batch):
+    """The lines shown before a batch starts (seed wording)."""
+    from .flagvals import encode_flag_value
+
+    plan = batch.plan
+    if batch.optimizer == "+":
+        n = len(batch.trials)
+        lines = [f"You are about to run {plan.name} as a batch ({n} trial{'s' if n != 1 else ''})"]
+    elif batch.optimizer == "random":
+        lines = [f"You are about to run {plan.name} with random search (max {batch.max_trials} trials)"]
+    else:
+        lines = [f"You are about to run {plan.name} with 'skopt:{batch.optimizer}' optimizer "
+                 f"(max {batch.max_trials} trials, {batch.objective.describe()})"]
+    for name in sorted(batch.flags):
+        lines.append(f"  {name}: {encode_flag_value(batch.flags[name])}")
+    if batch.opt_flags:
+        lines.append("Optimizer flags:")
+        for name in sorted(batch.opt_flags):
+            lines.append(f"  {name}: {encode_flag_value(batch.opt_flags[name])}")
+    return lines
+
+
+def preset_trials(batch):
+    """Every trial's flags when they can be known before running (grid, random)."""
+    if batch.trials is not None:
+        return [{**_fixed(batch.flags), **t} for t in batch.trials]
+    if batch.sequential:
+        raise BatchError("optimizer does not support printing trials command")
+    from .optimizers import suggest
+    from .searchspace import flag_dims
+
+    names, dims, initials = flag_dims(batch.flags)
+    out = []
+    for i in range(1, batch.max_trials + 1):
+        values, _ = suggest("random", names, dims, [], i, batch.max_trials,
+                            random_state=batch.random_seed, initials=initials)
+        out.append({**_fixed(batch.flags), **values})
+    return out
+
+
+def _fixed(flags):
+    from .searchspace import is_search_spec
+    from .trials import is_batch_value
+
+    return {k: v for k, v in flags.items()
+            if not is_batch_value(v) and not (isinstance(v, str) and is_search_spec(v))}
+
+
+def run_batch(home, index, batch, *, label=None, tags=(), echo=True):
+    """Run every trial of ``batch``; return the batch run (status completed, error or
+    terminated). Trials run one after another in this process."""
+    from .labels import default_label
+    from .operation import create_run, start_run
+
+    if batch.trials is None and not batch.sequential:
+        batch.trials = [{k: v for k, v in t.items()} for t in preset_trials(batch)]
+        base = {}
+    else:
+        base = _fixed(batch.flags)
+    batch_run = _create_batch_run(home, index, batch, label or default_label(batch.opt_flags), tags)
+    total = len(batch.trials) if batch.trials is not None else batch.max_trials
+    status = "completed"
+    try:
+        for i in range(1, total + 1):
+            if batch.trials is not None:
+                flags = {**base, **batch.trials[i - 1]} if base else dict(batch.trials[i - 1])
+            else:
+                flags = _suggest(index, batch, batch_run, i, base)
+            flags = _order_like(flags, batch.plan)
+            if batch.needed and _already_done(index, batch.plan.name, flags):
+                log.info(f"Skipping trial because a completed run has flags ({_assigns(flags)}) "
+                         "(--needed specified)")
+                continue
+            seed = batch.random_seed if batch.seed_given else None
+            trial = create_run(home, index, batch.plan, flags, label=label, tags=tags,
+                               parent=batch_run.id, random_seed=seed)
+            log.info(f"Running trial {trial.short_id}: {batch.plan.name} ({_assigns(flags)})")
+            trial = start_run(home, index, batch.plan, trial, echo=echo)
+            if trial.status == "terminated":
+                status = "terminated"
+                break
+            if trial.status == "error":
+                log.error(f"trial {trial.short_id} exited with an error (see log for details)")
+                if batch.fail_on_trial_error:
+                    log.error("stopping batch because a trial failed (remaining staged trials "
+                              "may be started as needed)")
+                    _stage_rest(home, index, batch, batch_run, i, base, label, tags)
+                    status = "error"
+                    break
+    except KeyboardInterrupt:
+        status = "terminated"
+    except BaseException:
+        # Never leave a half-run batch marked running.
+        store.save_run(index, batch_run, status="error", stopped=now_us(), exit_status=1, pid=None)
+        raise
+    exit_status = {"completed": 0, "error": 1, "terminated": -15}[status]
+    return store.save_run(index, batch_run, status=status, stopped=now_us(),
+                          exit_status=exit_status, pid=None)
+
+
+def _create_batch_run(home, index, batch, label, tags):
+    from .runner import new_run
+
+    attrs = {
+        "batch": {
+            "optimizer": batch.optimizer,
+            "proto_flags": batch.flags,
+            "prev_trials": batch.prev_trials,
+        },
+        "random_seed": batch.random_seed,
+        "op": batch.plan.describe(),
+    }
+    if batch.max_trials is not None:
+        attrs["max_trials"] = batch.max_trials
+    if batch.objective is not None:
+        attrs["objective"] = batch.objective.describe()
+    return new_run(home, index, batch.op_name, batch.opt_flags, label=label, tags=tags,
+                   attrs=attrs)
+
+
+def _suggest(index, batch, batch_run, trial_index, base):
+    from .optimizers import suggest
+    from .searchspace import flag_dims
+
+    names, dims, initials = flag_dims(batch.flags)
+    history, objective_found = trial_history(index, batch, batch_run, names)
+    values, msg = suggest(
+        batch.optimizer, names, dims, history, trial_index, batch.max_trials,
+        opt_flags=batch.opt_flags, random_state=batch.random_seed,
+        objective_name=batch.objective.text, initials=initials,
+    )
+    if msg:
+        log.info(msg)
+    return {**base, **values}
+
+
+def trial_history(index, batch, batch_run, names):
+    """[(flag values, objective)] of earlier trials in scope, with one compiled query.
+
+    Objectives are negated when maximizing (skopt minimizes)."""
+    from ..query import ast, compile
+
+    cols = tuple(ast.Flag(n) for n in names) + (batch.objective.column,)
+    where, params = _scope(index, batch, batch_run)
+    compiled = compile(ast.Query(columns=cols), reader.catalog(index), where, params)
+    history = []
+    found = False
+    for row in compiled.rows(index.conn):
+        flags = {n: v for n, v in zip(names, row[1:-1]) if v is not None}
+        objective = row[-1]
+        if isinstance(objective, (int, float)) and not isinstance(objective, bool):
+            found = True
+            objective = -objective if batch.objective.negate else objective
+        else:
+            objective = None
+        history.append((flags, objective))
+    return history, found
+
+
+def _scope(index, batch, batch_run):
+    completed = "r.status = 'completed'"
+    if batch.prev_trials == "batch":
+        return f"r.parent = ? AND {completed}", [batch_run.id]
+    if batch.prev_trials == "operation":
+        return f"r.op = ? AND {completed}", [batch.plan.name]
+    if batch.prev_trials == "sourcecode":
+        digest = index.conn.execute(
+            "SELECT sourcecode_digest FROM run WHERE parent = ? ORDER BY created DESC LIMIT 1",
+            (batch_run.id,)).fetchone()
+        return (f"r.op = ? AND r.sourcecode_digest IS ? AND {completed}",
+                [batch.plan.name, digest[0] if digest else None])
+    from ..query import compile_filter, parse_filter
+
+    sql, params = compile_filter(parse_filter(batch.prev_trials_filter), reader.catalog(index))
+    return f"r.deleted = 0 AND instr(r.op, '+') = 0 AND ({sql})", list(params)
+
+
+def _already_done(index, op, flags):
+    rids = reader.run_rids(index, "r.op = ? AND r.status = 'completed' AND r.deleted = 0", [op])
+    return any(f == flags for f in reader.load_flags(index, rids).values())
+
+
+def _stage_rest(home, index, batch, batch_run, done, base, label, tags):
+    from .operation import create_run
+
+    if batch.trials is None:
+        return
+    for trial in batch.trials[done:]:
+        flags = _order_like({**base, **trial}, batch.plan)
+        create_run(home, index, batch.plan, flags, label=label, tags=tags,
+                   parent=batch_run.id, status="staged")
+
+
+def _order_like(flags, plan):
+    return {k: flags[k] for k in sorted(flags)}
+
+
+def _assigns(flags):
+    from .flagvals import format_flag_assigns
+
+    return ", ".join(format_flag_assigns(flags))
