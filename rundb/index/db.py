@@ -9,6 +9,7 @@ import os
 import sqlite3
 
 from ..errors import IndexSchemaError
+from ..query import dialect
 from . import schema
 
 #: Long enough that parallel trials never surface "database is locked" to a user.
@@ -88,6 +89,7 @@ def open_index(path, create=True):
         # WAL + NORMAL cannot corrupt the file; a power cut may drop the last commits,
         # which `rundb index rebuild` restores from the run directories.
         conn.execute("PRAGMA synchronous = NORMAL")
+        dialect.register_functions(conn)
     except sqlite3.DatabaseError as e:
         conn.close()
         raise IndexSchemaError(

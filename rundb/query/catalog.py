@@ -53,6 +53,7 @@ RUN_ATTRS = (
     "op",
     "operation",
     "status",
+    "created",
     "started",
     "stopped",
     "time",
@@ -87,3 +88,13 @@ class Catalog:
             return [k for k in self.scalar_keys if k.prefix == prefix and k.tag == tag]
         found = [k for k in self.scalar_keys if k.tag == tag and k.prefix in BARE_PREFIXES]
         return sorted(found, key=lambda k: BARE_PREFIXES.index(k.prefix))
+
+    @classmethod
+    def from_connection(cls, conn):
+        """Read the catalog from an index connection (three small SELECTs)."""
+        cur = conn.cursor()
+        cur.row_factory = None
+        keys = [ScalarKey(*row) for row in cur.execute("SELECT id, prefix, tag FROM scalar_key")]
+        flags = dict(cur.execute("SELECT name, id FROM flag_name").fetchall())
+        attrs = {row[0] for row in cur.execute("SELECT DISTINCT name FROM run_attr")}
+        return cls(keys, flags, attrs)

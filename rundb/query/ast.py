@@ -1,0 +1,291 @@
+"""Query AST: frozen dataclasses whose ``str()`` is canonical text.
+
+Columns print as the seeds show them (``scalar:min loss step as step``, ``flag:lr``,
+``attr:id``); ``Query`` and expressions print as canonical query text that parses back
+to an equal tree (``str(parse(q)) == q`` for canonical ``q``). Positions (``pos``, a
+0-based offset in the parsed text) stay out of equality.
+
+>>> col = Scalar("loss", qualifier="min", step=True, alias="step")
+>>> str(col), col.header, col.text()
+('scalar:min loss step as step', 'step', 'min loss step as step')
+>>> str(Flag("learning-rate", alias="Learning Rate"))
+"flag:learning-rate as 'Learning Rate'"
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from .lexer import BOOLEANS, RESERVED, is_plain_word, prefixed_name, quote, word_type, word_value
+
+#: Scalar qualifiers; no qualifier means ``last``.
+QUALIFIERS = ("min", "max", "first", "last", "avg", "total", "count")
+
+#: Comparison operators, as written canonically.
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~")
+
+
+def _name_text(name):
+    # A name after AS: plain words and keywords stand as they are, anything else is quoted.
+    kind = word_type(name)
+    return name if kind == "WORD" or kind in RESERVED.values() else quote(name)
+
+
+def _alias_text(alias):
+    return "" if alias is None else f" as {_name_text(alias)}"
+
+
+def _prefixed_text(prefix, name):
+    text = prefix + name
+    if word_type(text) == _PREFIX_TYPES[prefix] and prefixed_name(text) == name:
+        return text
+    return prefix + quote(name)
+
+
+_PREFIX_TYPES = {".": "ATTR", "=": "FLAG", "scalar:": "SCALAR"}
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A scalar column: ``[qualifier] key [step]``; ``key`` may be ``prefix#tag`` or a regex."""
+
+    key: str
+    qualifier: str | None = None
+    step: bool = False
+    alias: str | None = None
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    @property
+    def body(self):
+        "``min loss step``: the column as written, without its alias."
+        parts = [self.qualifier] if self.qualifier else []
+        parts.append(self.key)
+        if self.step:
+            parts.append("step")
+        return " ".join(parts)
+
+    @property
+    def header(self):
+        return self.alias if self.alias is not None else self.body
+
+    def text(self, bare=True):
+        """Canonical query text. With ``bare=False`` (in an expression, where a bare word is
+        resolved by name) a scalar with neither qualifier nor step is written ``scalar:key``."""
+        if is_plain_word(self.key):
+            key = self.key if (bare or self.qualifier or self.step) else "scalar:" + self.key
+        else:
+            key = quote(self.key)
+        parts = [self.qualifier] if self.qualifier else []
+        parts.append(key)
+        if self.step:
+            parts.append("step")
+        return " ".join(parts) + _alias_text(self.alias)
+
+    def __str__(self):
+        return f"scalar:{self.body}" + _alias_text(self.alias)
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A run attribute: ``.name`` or ``attr:name``."""
+
+    name: str
+    alias: str | None = None
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    body = property(lambda self: self.name)
+    header = property(lambda self: self.alias if self.alias is not None else self.name)
+
+    def text(self, bare=True):
+        return _prefixed_text(".", self.name) + _alias_text(self.alias)
+
+    def __str__(self):
+        return f"attr:{self.name}" + _alias_text(self.alias)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A flag: ``=name`` or ``flag:name``."""
+
+    name: str
+    alias: str | None = None
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    body = property(lambda self: self.name)
+    header = property(lambda self: self.alias if self.alias is not None else self.name)
+
+    def text(self, bare=True):
+        return _prefixed_text("=", self.name) + _alias_text(self.alias)
+
+    def __str__(self):
+        return f"flag:{self.name}" + _alias_text(self.alias)
+
+
+@dataclass(frozen=True)
+class Name:
+    """A bare word in an expression or ORDER BY: resolved when compiled (a select column's
+    alias in ORDER BY, then an attribute, a flag, a scalar)."""
+
+    name: str
+    pos: int = field(default=-1, compare=False, repr=False)
+    alias = None
+
+    body = property(lambda self: self.name)
+    header = property(lambda self: self.name)
+
+    def text(self, bare=True):
+        return self.name
+
+    def __str__(self):
+        return self.name
+
+
+def format_value(value):
+    """A comparison value as canonical text.
+
+    >>> [format_value(v) for v in (0.01, 3, True, None, "adam", "a b", "3", "yes")]
+    ['0.01', '3', 'true', 'null', 'adam', "'a b'", "'3'", "'yes'"]
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if is_plain_word(value) and word_value(value) == value and value.lower() not in BOOLEANS:
+        return value
+    return quote(value)
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``col OP value``: OP is one of ``= != < <= > >= ~`` (``~``: regex search)."""
+
+    col: object
+    op: str
+    value: object
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    def __str__(self):
+        return f"{self.col.text(bare=False)} {self.op} {format_value(self.value)}"
+
+
+@dataclass(frozen=True)
+class In:
+    """``col [NOT] IN (v, ...)``."""
+
+    col: object
+    values: tuple
+    negate: bool = False
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    def __str__(self):
+        op = "not in" if self.negate else "in"
+        return f"{self.col.text(bare=False)} {op} ({', '.join(map(format_value, self.values))})"
+
+
+@dataclass(frozen=True)
+class IsNull:
+    """``col IS [NOT] NULL``."""
+
+    col: object
+    negate: bool = False
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    def __str__(self):
+        return f"{self.col.text(bare=False)} is {'not ' if self.negate else ''}null"
+
+
+def _depth(node):
+    return getattr(node, "depth", 0)
+
+
+# Binding strength for printing: a child binding looser than its parent gets parentheses.
+_OR, _AND, _NOT, _ATOM = range(4)
+
+
+def _strength(node):
+    return {Or: _OR, And: _AND, Not: _NOT}.get(type(node), _ATOM)
+
+
+def _operand(node, parent, right=False):
+    # Binary operators associate to the left, so an equal-strength right child (built from
+    # explicit parentheses) keeps them.
+    weak = _strength(node) < parent or (right and _strength(node) == parent)
+    return f"({node})" if weak else str(node)
+
+
+@dataclass(frozen=True)
+class And:
+    left: object
+    right: object
+    depth: int = field(default=1, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", 1 + max(_depth(self.left), _depth(self.right)))
+
+    def __str__(self):
+        return f"{_operand(self.left, _AND)} and {_operand(self.right, _AND, right=True)}"
+
+
+@dataclass(frozen=True)
+class Or:
+    left: object
+    right: object
+    depth: int = field(default=1, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", 1 + max(_depth(self.left), _depth(self.right)))
+
+    def __str__(self):
+        return f"{_operand(self.left, _OR)} or {_operand(self.right, _OR, right=True)}"
+
+
+@dataclass(frozen=True)
+class Not:
+    expr: object
+    depth: int = field(default=1, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", 1 + _depth(self.expr))
+
+    def __str__(self):
+        return f"not {_operand(self.expr, _NOT)}"
+
+
+@dataclass(frozen=True)
+class Order:
+    """An ORDER BY item; NULLs always sort last, whatever the direction."""
+
+    col: object
+    desc: bool = False
+
+    def __str__(self):
+        return self.col.text(bare=False) + (" desc" if self.desc else "")
+
+
+@dataclass(frozen=True)
+class Query:
+    """``select COLUMNS [where EXPR] [order by ORDER, ...] [limit N]``."""
+
+    columns: tuple
+    where: object = None
+    order_by: tuple = ()
+    limit: int | None = None
+
+    def __str__(self):
+        text = "select " + ", ".join(col.text() for col in self.columns)
+        if self.where is not None:
+            text += f" where {self.where}"
+        if self.order_by:
+            text += " order by " + ", ".join(map(str, self.order_by))
+        if self.limit is not None:
+            text += f" limit {self.limit}"
+        return text
+
+
+#: Column node classes (what ``Query.columns`` holds).
+COLUMNS = (Scalar, Attr, Flag)
+#: Expression node classes.
+EXPRESSIONS = (Compare, In, IsNull, And, Or, Not)

@@ -1,0 +1,592 @@
+"""AST -> parameterized SQL over the index (``rundb.index.schema``).
+
+A compiled query selects from ``run r``: ``r.rid`` first, then one output per column.
+What each column reads:
+
+* scalars: ``scalar_stat`` (``min loss`` -> ``min_val``, ``min loss step`` -> ``min_step``;
+  no qualifier means ``last``; ``avg`` = total / count; ``count``, ``total``; ``avg``,
+  ``total`` and ``count`` have no step, so ``avg x step`` is NULL). A bare tag prefers the
+  output prefix ``.rundb``, then the root prefix, run by run. A key the catalog does not
+  know but that is a regex (``losses/.+``) expands to one column per matching key name
+  (full match), in name order; this happens in the select list only.
+* flags: ``run_flag`` by interned name id; values come back with their type.
+* attributes: columns of ``run`` (see ``RUN_COLUMNS``), or JSON values in ``run_attr``.
+  ``.started``/``.stopped``/``.created`` are timezone-aware UTC datetimes; in a comparison
+  they take an ISO date or time (naive means local time) or epoch seconds. ``.time`` is
+  stopped - started in seconds (a float; NULL while running). ``.tags`` is a sorted list,
+  and compares as a set: ``.tags = x`` means "has tag x", ``.tags is null`` "has none".
+
+A run lacking a column gets NULL; a column no run has compiles to NULL; comparisons with
+NULL are false (``= null`` and ``!= null`` mean ``is null`` and ``is not null``). ORDER BY
+puts NULLs last in either direction, then newest runs first. Values and names always
+travel as ``?`` parameters.
+
+>>> from .catalog import Catalog, ScalarKey
+>>> catalog = Catalog([ScalarKey(1, ".rundb", "loss")], {"lr": 7})
+>>> sql, params = compile_filter("=lr > 0.01 and loss < 0.3", catalog)
+>>> print(sql)
+((SELECT f.value FROM run_flag f WHERE f.rid = r.rid AND f.name = ?) > ? AND (SELECT s.last_val FROM scalar_stat s WHERE s.rid = r.rid AND s.key = ?) < ?)
+>>> params
+(7, 0.01, 1, 0.3)
+"""
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from ..errors import QueryError
+from . import ast, dialect
+from .catalog import RUN_ATTRS
+from .parser import parse, parse_filter
+
+#: LEFT JOINs one statement uses at most (SQLite allows 64 tables in a join); columns
+#: beyond it read through correlated subqueries, which have no limit.
+MAX_JOINS = 60
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_TAG_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True)
+class _Expr:
+    "An SQL expression and the parameters of its ``?``s, in order."
+
+    sql: str
+    params: tuple = ()
+
+
+_NULL = _Expr("NULL")
+
+
+@dataclass(frozen=True)
+class _Source:
+    "Where one column's values come from."
+
+    value: _Expr  # what comparisons and ORDER BY use
+    output: _Expr  # what the select list reads
+    convert: object = None  # output value -> Python value
+    type_output: _Expr | None = None  # a second output passed to convert (flag types)
+    kind: str = ""  # "time": comparison values are times; "tags": set semantics
+
+
+_NULL_SOURCE = _Source(_NULL, _NULL)
+
+
+def _utc(us):
+    return None if us is None else _EPOCH + us * _MICROSECOND
+
+
+def _bool(value):
+    return None if value is None else bool(value)
+
+
+def _tags(value):
+    return sorted(value.split(_TAG_SEPARATOR)) if value else []
+
+
+def _json(value):
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+# The inverse of the index writer's encoding (rundb.index.writer.encode_flag); other
+# types (int, str) come back from SQLite as they were stored.
+_FLAG_DECODERS = {
+    "bool": _bool,
+    "null": lambda value: None,
+    "list": _json,
+    "dict": _json,
+    "float": _float,
+}
+
+
+def _flag_value(value, type_):
+    decode = _FLAG_DECODERS.get(type_)
+    return value if decode is None else decode(value)
+
+
+def _run_column(sql, convert=None, kind=""):
+    expr = _Expr(sql)
+    return _Source(expr, expr, convert, kind=kind)
+
+
+_TAGS_SQL = f"(SELECT {dialect.group_concat('t.tag')} FROM run_tag t WHERE t.rid = r.rid)"
+_TAGS_EXPR = _Expr(_TAGS_SQL, (_TAG_SEPARATOR,))
+
+#: Attributes read from the ``run`` table (every name in ``catalog.RUN_ATTRS``).
+RUN_COLUMNS = {
+    "id": _run_column("r.id"),
+    "short_id": _run_column("substr(r.id, 1, 8)"),
+    "run": _run_column("substr(r.id, 1, 8)"),
+    "op": _run_column("r.op"),
+    "operation": _run_column("r.op"),
+    "status": _run_column("r.status"),
+    "created": _run_column("r.created", _utc, "time"),
+    "started": _run_column("r.started", _utc, "time"),
+    "stopped": _run_column("r.stopped", _utc, "time"),
+    "time": _run_column("(r.stopped - r.started) / 1000000.0"),
+    "exit_status": _run_column("r.exit_status"),
+    "label": _run_column("r.label"),
+    "comment": _run_column("r.comment"),
+    "marked": _run_column("r.marked", _bool),
+    "parent": _run_column("r.parent"),
+    "sourcecode": _run_column("substr(r.sourcecode_digest, 1, 8)"),
+    "sourcecode_digest": _run_column("r.sourcecode_digest"),
+    "host": _run_column("r.host"),
+    # USER is a reserved word in standard SQL.
+    "user": _run_column("r." + dialect.quote_identifier("user")),
+    "pid": _run_column("r.pid"),
+    "tags": _Source(_TAGS_EXPR, _TAGS_EXPR, _tags, kind="tags"),
+    "deleted": _run_column("r.deleted", _bool),
+}
+
+# (qualifier, step) -> expression over a scalar_stat row aliased {s}; absent pairs are NULL.
+_STATS = {
+    ("last", False): "{s}.last_val",
+    ("last", True): "{s}.last_step",
+    ("first", False): "{s}.first_val",
+    ("first", True): "{s}.first_step",
+    ("min", False): "{s}.min_val",
+    ("min", True): "{s}.min_step",
+    ("max", False): "{s}.max_val",
+    ("max", True): "{s}.max_step",
+    ("avg", False): "{s}.total / NULLIF({s}.count, 0)",
+    ("total", False): "{s}.total",
+    ("count", False): "{s}.count",
+}
+
+_REGEX_CHARS = set(".^$*+?{}[]|()\\")
+
+
+def _regex(key):
+    "The compiled pattern a scalar key stands for, or None if it is a plain name."
+    if not _REGEX_CHARS.intersection(key):
+        return None
+    try:
+        return re.compile(key)
+    except re.error:
+        return None
+
+
+def _param(value):
+    # Lone surrogates (from undecodable command-line bytes) cannot be encoded for SQLite;
+    # no stored text contains them, so the replacement character matches the same rows.
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return value
+
+
+def _output_name(header):
+    return dialect.quote_identifier(_param(header).replace("\x00", ""))
+
+
+def _time_param(value):
+    "A comparison value for a time attribute, in microseconds since the epoch."
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, (int, float)):
+            us = value * 1_000_000
+        else:
+            dt = datetime.fromisoformat(value)
+            if dt.tzinfo is None:
+                dt = dt.astimezone()  # naive times are local, as runs lists show them
+            us = (dt - _EPOCH) / _MICROSECOND
+        if not math.isfinite(us) or abs(us) >= 2**63:
+            raise ValueError
+        return int(round(us))
+    except (ValueError, OverflowError, OSError):
+        raise QueryError(
+            f"invalid time {value!r}: expected an ISO date or time "
+            "(2024-05-01, 2024-05-01T14:30) or seconds since the epoch"
+        ) from None
+
+
+class _Compiler:
+    """Resolves columns to SQL; one method per AST node class.
+
+    With ``use_joins`` (whole queries), each distinct scalar key, flag or run_attr name is
+    one LEFT JOIN shared by every use of it (select list, WHERE, ORDER BY); without (filter
+    fragments, which may only refer to ``r``) each use is a correlated subquery.
+    """
+
+    def __init__(self, catalog, use_joins):
+        self.catalog = catalog
+        self.use_joins = use_joins
+        self.joins = {}  # key -> (alias, _Expr of the JOIN clause)
+        self._aliases_made = {"s": 0, "f": 0, "a": 0}
+        self.aliases = {}  # output name -> _Source, seen by ORDER BY only
+        self.uses_regexp = False
+        self._sources = {
+            ast.Scalar: self._scalar,
+            ast.Attr: self._attr,
+            ast.Flag: self._flag,
+            ast.Name: self._name,
+        }
+        self._conditions = {
+            ast.Compare: self._compare,
+            ast.In: self._in,
+            ast.IsNull: self._is_null,
+            ast.And: self._and,
+            ast.Or: self._or,
+            ast.Not: self._not,
+        }
+
+    # Columns
+
+    def expand(self, col):
+        """The columns a select-list column stands for: a regex key the catalog does not
+        know as a name expands to every matching key name (an alias is kept only when
+        there is exactly one)."""
+        if not isinstance(col, ast.Scalar) or self.catalog.keys_named(col.key):
+            return [col]
+        pattern = _regex(col.key)
+        if pattern is None:
+            return [col]
+        names = sorted({k.name for k in self.catalog.scalar_keys if pattern.fullmatch(k.name)})
+        alias = col.alias if len(names) == 1 else None
+        return [replace(col, key=name, alias=alias) for name in names]
+
+    def source(self, col):
+        try:
+            method = self._sources[type(col)]
+        except KeyError:
+            raise TypeError(f"cannot compile column {col!r}") from None
+        return method(col)
+
+    def _join(self, key, prefix, clause):
+        """The alias of the LEFT JOIN for *key*, adding it (``clause(alias) -> _Expr``) if
+        new; None when joins are off or used up."""
+        if key in self.joins:
+            return self.joins[key][0]
+        if not self.use_joins or len(self.joins) >= MAX_JOINS:
+            return None
+        alias = f"{prefix}{self._aliases_made[prefix]}"
+        self._aliases_made[prefix] += 1
+        self.joins[key] = (alias, clause(alias))
+        return alias
+
+    def _scalar(self, col):
+        template = _STATS.get((col.qualifier or "last", col.step))
+        keys = self.catalog.keys_named(col.key)
+        if template is None or not keys:
+            return _NULL_SOURCE
+        ids = tuple(k.id for k in keys)
+        alias = self._join(("scalar", ids), "s", lambda a: self._scalar_join(a, ids))
+        if alias is not None:
+            expr = _Expr(template.format(s=alias))
+        else:
+            expr = self._scalar_subquery(template.format(s="s"), ids)
+        return _Source(expr, expr)
+
+    @staticmethod
+    def _key_match(alias, ids):
+        # One key: a plain equality. Several (a bare tag logged under both bare prefixes):
+        # the run's most preferred one, in catalog.keys_named order.
+        if len(ids) == 1:
+            return f"{alias}.key = ?", ids
+        marks = ", ".join("?" for _ in ids)
+        case = " ".join(f"WHEN ? THEN {i}" for i in range(len(ids)))
+        return (
+            f"{alias}.key IN ({marks}) ORDER BY CASE {alias}.key {case} END LIMIT 1",
+            ids + ids,
+        )
+
+    def _scalar_join(self, alias, ids):
+        if len(ids) == 1:
+            return _Expr(f"LEFT JOIN scalar_stat {alias} ON {alias}.rid = r.rid AND {alias}.key = ?", ids)
+        match, params = self._key_match("p", ids)
+        return _Expr(
+            f"LEFT JOIN scalar_stat {alias} ON {alias}.rid = r.rid AND {alias}.key = "
+            f"(SELECT p.key FROM scalar_stat p WHERE p.rid = r.rid AND {match})",
+            params,
+        )
+
+    def _scalar_subquery(self, column, ids):
+        match, params = self._key_match("s", ids)
+        return _Expr(f"(SELECT {column} FROM scalar_stat s WHERE s.rid = r.rid AND {match})", params)
+
+    def _flag(self, col):
+        flag_id = self.catalog.flag_names.get(col.name)
+        if flag_id is None:
+            return _NULL_SOURCE
+        alias = self._join(
+            ("flag", flag_id),
+            "f",
+            lambda a: _Expr(f"LEFT JOIN run_flag {a} ON {a}.rid = r.rid AND {a}.name = ?", (flag_id,)),
+        )
+        if alias is not None:
+            value, type_ = _Expr(f"{alias}.value"), _Expr(f"{alias}.type")
+        else:
+            where = "FROM run_flag f WHERE f.rid = r.rid AND f.name = ?"
+            value = _Expr(f"(SELECT f.value {where})", (flag_id,))
+            type_ = _Expr(f"(SELECT f.type {where})", (flag_id,))
+        return _Source(value, value, _flag_value, type_)
+
+    def _attr(self, col):
+        known = RUN_COLUMNS.get(col.name)
+        if known is not None:
+            return known
+        name = _param(col.name)
+        alias = self._join(
+            ("attr", name),
+            "a",
+            lambda a: _Expr(f"LEFT JOIN run_attr {a} ON {a}.rid = r.rid AND {a}.name = ?", (name,)),
+        )
+        if alias is not None:
+            raw = _Expr(f"{alias}.value")
+        else:
+            raw = _Expr("(SELECT a.value FROM run_attr a WHERE a.rid = r.rid AND a.name = ?)", (name,))
+        return _Source(_Expr(dialect.json_value(raw.sql), raw.params), raw, _json)
+
+    def _name(self, col):
+        name = col.name
+        if name in self.aliases:
+            return self.aliases[name]
+        if name in RUN_ATTRS or name in self.catalog.attr_names:
+            return self._attr(ast.Attr(name))
+        if name in self.catalog.flag_names:
+            return self._flag(ast.Flag(name))
+        return self._scalar(ast.Scalar(name))
+
+    # Conditions: each returns SQL and appends its parameters to `params`, in order.
+
+    def condition(self, node, params):
+        try:
+            method = self._conditions[type(node)]
+        except KeyError:
+            raise TypeError(f"cannot compile expression {node!r}") from None
+        return method(node, params)
+
+    def _and(self, node, params):
+        return self._binary(node, "AND", params)
+
+    def _or(self, node, params):
+        return self._binary(node, "OR", params)
+
+    def _binary(self, node, op, params):
+        # Parentheses around a child of the other kind only: AND and OR each associate.
+        sides = []
+        for child in (node.left, node.right):
+            sql = self.condition(child, params)
+            other = isinstance(child, (ast.And, ast.Or)) and type(child) is not type(node)
+            sides.append(f"({sql})" if other else sql)
+        return f"{sides[0]} {op} {sides[1]}"
+
+    def _not(self, node, params):
+        return f"NOT ({self.condition(node.expr, params)})"
+
+    def _compare(self, node, params):
+        src = self.source(node.col)
+        if src.kind == "tags":
+            return self._tags_compare(node.op, node.value, params)
+        x = src.value
+        if node.op == "~":
+            self.uses_regexp = True
+            params.extend(x.params)
+            params.append(_param(node.value))
+            return dialect.regexp(x.sql)
+        value = self._value(src, node.value)
+        if value is None and node.op in ("=", "!="):
+            params.extend(x.params)
+            return f"{x.sql} IS {'NOT ' if node.op == '!=' else ''}NULL"
+        params.extend(x.params)
+        params.append(value)
+        return f"{x.sql} {node.op} ?"
+
+    def _in(self, node, params):
+        src = self.source(node.col)
+        values = [self._value(src, v) for v in node.values]
+        present = [v for v in values if v is not None]
+        if src.kind == "tags":
+            parts = []
+            if present:
+                marks = ", ".join("?" for _ in present)
+                parts.append(self._tag_exists(f" AND t.tag IN ({marks})", present, params))
+            if len(present) < len(values):
+                parts.append("NOT " + self._tag_exists("", (), params))
+            sql = " OR ".join(parts)
+            if node.negate:
+                return f"NOT ({sql})"
+            return f"({sql})" if len(parts) > 1 else sql
+        x = src.value
+        parts = []
+        if present:
+            params.extend(x.params)
+            params.extend(present)
+            marks = ", ".join("?" for _ in present)
+            parts.append(f"{x.sql} {'NOT IN' if node.negate else 'IN'} ({marks})")
+        if len(present) < len(values):
+            params.extend(x.params)
+            parts.append(f"{x.sql} IS {'NOT ' if node.negate else ''}NULL")
+        sql = (" AND " if node.negate else " OR ").join(parts)
+        return f"({sql})" if len(parts) > 1 else sql
+
+    def _is_null(self, node, params):
+        src = self.source(node.col)
+        if src.kind == "tags":
+            exists = self._tag_exists("", (), params)
+            return exists if node.negate else "NOT " + exists
+        params.extend(src.value.params)
+        return f"{src.value.sql} IS {'NOT ' if node.negate else ''}NULL"
+
+    def _value(self, src, value):
+        return _time_param(value) if src.kind == "time" else _param(value)
+
+    def _tag_exists(self, condition, values, params):
+        params.extend(values)
+        return f"EXISTS (SELECT 1 FROM run_tag t WHERE t.rid = r.rid{condition})"
+
+    def _tags_compare(self, op, value, params):
+        # Tags are a set: `.tags OP v` holds when some tag does, `!=` when none equals v.
+        value = _param(value)
+        if value is None and op in ("=", "!="):
+            exists = self._tag_exists("", (), params)
+            return "NOT " + exists if op == "=" else exists
+        if op == "~":
+            self.uses_regexp = True
+            return self._tag_exists(" AND " + dialect.regexp("t.tag"), (value,), params)
+        if op == "!=":
+            return "NOT " + self._tag_exists(" AND t.tag = ?", (value,), params)
+        return self._tag_exists(f" AND t.tag {op} ?", (value,), params)
+
+
+@dataclass
+class Compiled:
+    """A compiled query.
+
+    ``sql`` and ``params`` run as they are (after ``dialect.register_functions(conn)``
+    if ``uses_regexp``); ``headers`` name the query's columns (regex keys expanded), which
+    ``columns`` holds as AST nodes; ``rows(conn)`` runs it and returns
+    ``[(rid, value, ...), ...]`` with values converted to Python.
+    """
+
+    sql: str
+    params: tuple
+    headers: list
+    columns: list
+    uses_regexp: bool = False
+    # (index in the row, converter, index of its second argument or None)
+    converters: list = field(default_factory=list, repr=False)
+
+    def rows(self, conn):
+        """Execute on *conn* and return ``[(rid, v1, ..., vN)]``, values converted: flag
+        values to their type, run_attr values JSON-decoded, times to datetimes."""
+        if self.uses_regexp:
+            dialect.register_functions(conn)
+        cur = conn.cursor()
+        cur.row_factory = None  # plain tuples, whatever the connection's factory
+        raw = cur.execute(self.sql, self.params).fetchall()
+        width = 1 + len(self.headers)
+        if not self.converters:
+            return raw
+        rows = []
+        for row in raw:
+            values = list(row[:width])
+            for i, convert, extra in self.converters:
+                values[i] = convert(row[i]) if extra is None else convert(row[i], row[extra])
+            rows.append(tuple(values))
+        return rows
+
+
+def compile(query, catalog, runs_where=None, runs_params=()):
+    """Compile *query* (a ``Query`` or its text) against *catalog*.
+
+    :param runs_where: an SQL condition on ``r`` choosing the runs (ids, op, status ...),
+        AND-ed with the query's WHERE; ``runs_params`` are its parameters.
+
+    >>> from .catalog import Catalog, ScalarKey
+    >>> c = compile("select min loss, =lr as LR where .status = completed", Catalog([ScalarKey(1, '', 'loss')], {'lr': 2}))
+    >>> print(c.sql)
+    SELECT r.rid, s0.min_val AS "min loss", f0.value AS "LR", f0.type
+    FROM run r
+    LEFT JOIN scalar_stat s0 ON s0.rid = r.rid AND s0.key = ?
+    LEFT JOIN run_flag f0 ON f0.rid = r.rid AND f0.name = ?
+    WHERE r.status = ?
+    ORDER BY r.created DESC, r.rid DESC
+    >>> c.params, c.headers
+    ((1, 2, 'completed'), ['min loss', 'LR'])
+    """
+    if isinstance(query, str):
+        query = parse(query)
+    compiler = _Compiler(catalog, use_joins=True)
+    columns = [c for col in query.columns for c in compiler.expand(col)]
+    headers = [col.header for col in columns]
+
+    outputs, select_params, extras = ["r.rid"], [], []
+    converters = []
+    for i, col in enumerate(columns, 1):
+        src = compiler.source(col)
+        outputs.append(f"{src.output.sql} AS {_output_name(col.header)}")
+        select_params.extend(src.output.params)
+        if src.type_output is not None:
+            extras.append(src.type_output)
+            converters.append((i, src.convert, len(columns) + len(extras)))
+        elif src.convert is not None:
+            converters.append((i, src.convert, None))
+        compiler.aliases.setdefault(col.header, src)
+    for extra in extras:
+        outputs.append(extra.sql)
+        select_params.extend(extra.params)
+
+    where_params, conditions = list(runs_params), []
+    if runs_where:
+        conditions.append(runs_where)
+    if query.where is not None:
+        aliases, compiler.aliases = compiler.aliases, {}  # WHERE cannot see output names
+        conditions.append(compiler.condition(query.where, where_params))
+        compiler.aliases = aliases
+    if len(conditions) > 1:
+        conditions = [f"({c})" for c in conditions]
+
+    order_params, order = [], []
+    for item in query.order_by:
+        x = compiler.source(item.col).value
+        order_params.extend(x.params)
+        order.append(f"{x.sql} {'DESC' if item.desc else 'ASC'} NULLS LAST")
+    order.append("r.created DESC, r.rid DESC")
+
+    lines = ["SELECT " + ", ".join(outputs), "FROM run r"]
+    join_params = []
+    for _alias, clause in compiler.joins.values():
+        lines.append(clause.sql)
+        join_params.extend(clause.params)
+    if conditions:
+        lines.append("WHERE " + " AND ".join(conditions))
+    lines.append("ORDER BY " + ", ".join(order))
+    limit_params = []
+    if query.limit is not None:
+        lines.append("LIMIT ?")
+        limit_params.append(query.limit)
+
+    params = (*select_params, *join_params, *where_params, *order_params, *limit_params)
+    return Compiled("\n".join(lines), params, headers, columns, compiler.uses_regexp, converters)
+
+
+def compile_filter(expr, catalog):
+    """Compile an expression (a node or its text) to ``(sql, params)``: a condition on
+    ``run r`` alone (correlated subqueries, no joins) for a caller's WHERE clause.
+
+    Register ``dialect.register_functions`` on the connection if it may use ``~``.
+    """
+    if isinstance(expr, str):
+        expr = parse_filter(expr)
+    params = []
+    sql = _Compiler(catalog, use_joins=False).condition(expr, params)
+    # Self-contained, so a caller may AND it with other conditions as it is.
+    if isinstance(expr, (ast.And, ast.Or)):
+        sql = f"({sql})"
+    return sql, tuple(params)
