@@ -19,19 +19,21 @@ class OutputWriter:
     def __init__(self, run_dir):
         d = meta_dir(run_dir)
         os.makedirs(d, exist_ok=True)
-        self._out = open(os.path.join(d, OUTPUT), "a", encoding="utf-8", errors="replace")
-        self._idx = open(os.path.join(d, OUTPUT_INDEX), "a", encoding="ascii")
+        # Unbuffered: the indexer process follows these files while the run goes on.
+        self._out = open(os.path.join(d, OUTPUT), "ab", buffering=0)
+        self._idx = open(os.path.join(d, OUTPUT_INDEX), "ab", buffering=0)
 
     def write(self, line, stream=0, time_ms=0):
         """Record one line (with or without its trailing newline)."""
-        if not line.endswith("\n"):
-            line += "\n"
-        self._out.write(line)
-        self._idx.write(f"{time_ms} {stream}\n")
+        data = line.encode("utf-8", "replace") if isinstance(line, str) else line
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        self.write_lines(data, 1, stream, time_ms)
 
-    def flush(self):
-        self._out.flush()
-        self._idx.flush()
+    def write_lines(self, data, n_lines, stream=0, time_ms=0):
+        """Record ``n_lines`` whole lines (bytes, each ending in a newline) at once."""
+        self._out.write(data)
+        self._idx.write(f"{time_ms} {stream}\n".encode("ascii") * n_lines)
 
     def close(self):
         self._out.close()
@@ -42,10 +44,14 @@ def read_output(run_dir):
     """[(time_ms, stream, line)] of a run's output; [] when it has none."""
     d = meta_dir(run_dir)
     try:
-        with open(os.path.join(d, OUTPUT), encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
+        with open(os.path.join(d, OUTPUT), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return []
+    # Lines end with \n only; a \r inside a line is a progress-bar redraw, kept.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     try:
         with open(os.path.join(d, OUTPUT_INDEX), encoding="ascii") as f:
             marks = [line.split(" ", 1) for line in f.read().splitlines()]

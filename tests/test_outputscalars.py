@@ -296,3 +296,40 @@ def test_feed_speed():
     for line in lines:
         parser.feed(line)
     assert len(lines) / (time.perf_counter() - start) > 200_000
+
+
+# --- feed_text: whole blocks of lines, as the indexer process reads them ----------------
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_LINES = ["loss: 0.5", "acc: 0.9 (step 3)", "foo: bar", "step: 7", "x: 1 (hello)",
+          "x: 2 (step 4) extra)", "step: 5 (step 3)", "y: 1.2.3 (step 9)", "a:b: 1",
+          " loss: 2", "loss:\t3", "p\rloss: 4", "progress 10%\rloss: 5\r", "w: -1e-3 (12)",
+          "loss: 0.25 (step 11)", "acc: 0.5 (step 12)", "Epoch 2/5", "", "step: x"]
+
+
+def _per_line(config, lines):
+    parser = OutputScalarParser(config)
+    out = {}
+    for line in lines:
+        line = line[:-1] if line.endswith("\r") else line
+        for key, value, step in parser.feed(line.rsplit("\r", 1)[-1]):
+            out.setdefault(key, ([], []))
+            out[key][0].append(step)
+            out[key][1].append(value)
+    return out, parser.step
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_LINES), min_size=1, max_size=15), st.integers(0, 15),
+       st.sampled_from([None, [r"Epoch (?P<step>[0-9]+)", r"^(\key):\s+(\value)$"]]))
+def test_feed_text_equals_feeding_each_line(lines, cut, config):
+    expect, step = _per_line(config, lines)
+    parser = OutputScalarParser(config)
+    got = {}
+    for part in (lines[:cut], lines[cut:]):
+        if part:
+            parser.feed_text("\n".join(part) + "\n", got)
+    assert got == expect
+    assert parser.step == step

@@ -14,8 +14,8 @@ from ..output import read_output
 from ..query.catalog import OUTPUT_PREFIX
 from ..run import read_meta
 from . import reader, writer
+from .tfevents import EventFilesWatcher
 from .db import open_index
-from .tfevents import iter_event_files, read_scalars
 
 _RUNS_PER_TRANSACTION = 200
 
@@ -42,35 +42,52 @@ def run_dirs(home):
 
 
 def derive_scalars(run):
-    """Every scalar point of a run, from its files: [(prefix, tag, step, value, time)].
+    """Every scalar of a run, from its files: ``{(prefix, tag): (steps, values, times)}``.
+
+    Output lines are parsed in the blocks they were written in (lines sharing a time
+    stamp), with the same parser the live run used.
 
     :raises EventFileError: an event file holds a corrupt record.
     """
+    # The parser is pure text matching; it lives with the other run inputs in ops.
     from ..ops.outputscalars import OutputScalarParser
 
-    points = []
+    series = {}
     if run.output_scalars is not None:
         parser = OutputScalarParser.from_config(run.output_scalars)
-        for time_ms, _stream, line in read_output(run.dir):
-            for key, value, step in parser.feed(line):
-                points.append((OUTPUT_PREFIX, key, step, value, time_ms / 1000))
-    for prefix, path in iter_event_files(run.dir):
-        for tag, value, step, wall in read_scalars(path):
-            points.append((prefix, tag, step, value, wall))
-    return points
+        for time_ms, lines in _blocks(read_output(run.dir)):
+            found = parser.feed_text("\n".join(lines) + "\n")
+            writer.merge_series(series, {
+                (OUTPUT_PREFIX, key): (steps, values, [time_ms / 1000] * len(steps))
+                for key, (steps, values) in found.items()
+            })
+    writer.merge_series(series, EventFilesWatcher(run.dir).poll())
+    return series
+
+
+def _blocks(output):
+    block, block_time = [], None
+    for time_ms, _stream, line in output:
+        if block and time_ms != block_time:
+            yield block_time, block
+            block = []
+        block_time = time_ms
+        block.append(line)
+    if block:
+        yield block_time, block
 
 
 def index_run_dir(index, run_dir, deleted=False):
     """Read one run directory and write its rows (run, flags, tags, attrs, scalars)."""
     run = read_meta(run_dir, deleted=deleted)
     run.deleted = deleted
-    points = derive_scalars(run)
+    series = derive_scalars(run)
     with index.atomic():
         old = reader.rid_of(index, run.id)
         if old is not None:
             writer.delete_run_rows(index, old)
         rid = writer.insert_run(index, run)
-        writer.add_scalars(index, rid, points)
+        writer.add_series(index, rid, series)
     return run
 
 

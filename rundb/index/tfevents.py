@@ -20,7 +20,7 @@ import time
 
 from ..errors import EventFileError
 
-__all__ = ["EventFileReader", "read_scalars", "iter_event_files", "ScalarEventWriter"]
+__all__ = ["EventFileReader", "EventFilesWatcher", "read_scalars", "iter_event_files", "ScalarEventWriter"]
 
 _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
@@ -276,3 +276,27 @@ class ScalarEventWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class EventFilesWatcher:
+    """Reads new records of the TF event files under a run directory."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.readers = {}
+
+    def poll(self):
+        """New scalars since the last poll, as ``{(prefix, tag): (steps, values, times)}``."""
+        series = {}
+        for prefix, path in iter_event_files(self.run_dir):
+            reader = self.readers.get(path)
+            if reader is None:
+                reader = self.readers[path] = EventFileReader(path)
+            for tag, value, step, wall in reader.read_scalars():
+                cols = series.get((prefix, tag))
+                if cols is None:
+                    cols = series[(prefix, tag)] = ([], [], [])
+                cols[0].append(step)
+                cols[1].append(value)
+                cols[2].append(wall)
+        return series

@@ -6,6 +6,7 @@ with one upsert per key, so readers never aggregate points.
 """
 
 import json
+from itertools import repeat
 
 from ..run import Run
 
@@ -212,43 +213,69 @@ def _key_id(index, prefix, tag):
     return kid
 
 
-def add_scalars(index, rid, points, keep_points=True):
-    """Record scalar points ``(prefix, tag, step, value, wall_time)`` for a run.
-
-    One transaction: the points go to ``scalar_point`` and each key's summary in
-    ``scalar_stat`` is merged with the batch's. NaN values are stored as NULL points and
-    left out of summaries.
-    """
+def add_scalars(index, rid, points):
+    """Record scalar points ``(prefix, tag, step, value, wall_time)`` for a run."""
     if not points:
         return
+    series = {}
+    for prefix, tag, step, value, wall in points:
+        cols = series.get((prefix, tag))
+        if cols is None:
+            cols = series[(prefix, tag)] = ([], [], [])
+        cols[0].append(step)
+        cols[1].append(value)
+        cols[2].append(wall)
+    add_series(index, rid, series)
+
+
+def add_series(index, rid, series):
+    """Record scalar series ``{(prefix, tag): (steps, values, times)}`` for a run.
+
+    One transaction: the points go to ``scalar_point`` and each key's summary in
+    ``scalar_stat`` is merged with the batch's, computed with C builtins over whole
+    lists (this is the hot path of a running script). A ``times`` entry may be a single
+    number for all the points. NaN values are stored as NULL points and left out of
+    summaries.
+    """
+    if not series:
+        return
     with index.atomic() as conn:
-        rows = []
-        stats = {}
-        key_id = index.key_ids.get
-        for prefix, tag, step, value, wall in points:
-            kid = key_id((prefix, tag)) or _key_id(index, prefix, tag)
-            if value != value:  # NaN
-                rows.append((rid, kid, step, None, wall))
+        stats = []
+        for (prefix, tag), (steps, values, times) in series.items():
+            if not steps:
                 continue
-            rows.append((rid, kid, step, value, wall))
-            s = stats.get(kid)
-            if s is None:
-                # first_val, first_step, last_val, last_step, min, min_step, max, max_step, count, total
-                stats[kid] = [value, step, value, step, value, step, value, step, 1, value]
+            kid = index.key_ids.get((prefix, tag)) or _key_id(index, prefix, tag)
+            times = repeat(times) if not isinstance(times, list) else times
+            total = sum(values)
+            if total != total:  # a NaN (or inf - inf): keep the points, summarize the rest
+                values = [None if v != v else v for v in values]
+                pairs = [(s, v) for s, v in zip(steps, values) if v is not None]
+                conn.executemany(_INSERT_POINT, zip(repeat(rid), repeat(kid), steps, values, times))
+                if not pairs:
+                    continue
+                steps, values = [p[0] for p in pairs], [p[1] for p in pairs]
+                total = sum(values)
             else:
-                s[2] = value
-                s[3] = step
-                if value < s[4]:
-                    s[4] = value
-                    s[5] = step
-                if value > s[6]:
-                    s[6] = value
-                    s[7] = step
-                s[8] += 1
-                s[9] += value
-        if keep_points:
-            conn.executemany(_INSERT_POINT, rows)
-        conn.executemany(_MERGE_STAT, [(rid, kid, *s) for kid, s in stats.items()])
+                conn.executemany(_INSERT_POINT, zip(repeat(rid), repeat(kid), steps, values, times))
+            low, high = min(values), max(values)
+            stats.append((
+                rid, kid, values[0], steps[0], values[-1], steps[-1],
+                low, steps[values.index(low)], high, steps[values.index(high)],
+                len(values), total,
+            ))
+        conn.executemany(_MERGE_STAT, stats)
+
+
+def merge_series(into, more):
+    """Append the series of ``more`` to ``into`` (both ``{key: (steps, values, times)}``)."""
+    for key, (steps, values, times) in more.items():
+        cols = into.get(key)
+        if cols is None:
+            into[key] = (list(steps), list(values), list(times))
+        else:
+            cols[0].extend(steps)
+            cols[1].extend(values)
+            cols[2].extend(times)
 
 
 def delete_run_rows(index, rid):

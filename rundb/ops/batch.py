@@ -7,7 +7,6 @@ index with one compiled query before each trial.
 """
 
 import logging
-import os
 import random
 from dataclasses import dataclass, field
 
@@ -210,11 +209,31 @@ def _fixed(flags):
             if not is_batch_value(v) and not (isinstance(v, str) and is_search_spec(v))}
 
 
-def run_batch(home, index, batch, *, label=None, tags=(), echo=True):
+def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_trial=None,
+              start_trial=None):
     """Run every trial of ``batch``; return the batch run (status completed, error or
-    terminated). Trials run one after another in this process."""
+    terminated). Trials run one after another in this process.
+
+    How a trial is recorded and run can be replaced (the notebook API runs Python
+    functions in-process this way); by default a trial is a run of ``batch.plan``'s
+    command, started as a child process.
+
+    :param create_trial: ``create_trial(flags, label=, tags=, parent=, random_seed=,
+        status=)`` records a trial run and returns it (``status`` is ``running``, or
+        ``staged`` for trials left over when the batch stops on an error).
+    :param start_trial: ``start_trial(run, flags)`` runs a recorded trial to its end and
+        returns the finished run; a trial whose status is ``terminated`` stops the batch.
+    """
     from .labels import default_label
     from .operation import create_run, start_run
+
+    if create_trial is None:
+        def create_trial(flags, **kw):
+            return create_run(home, index, batch.plan, flags, **kw)
+    if start_trial is None:
+        def start_trial(trial, flags):
+            log.info(f"Running trial {trial.short_id}: {batch.plan.name} ({_assigns(flags)})")
+            return start_run(home, index, batch.plan, trial, echo=echo)
 
     if batch.trials is None and not batch.sequential:
         batch.trials = [{k: v for k, v in t.items()} for t in preset_trials(batch)]
@@ -236,10 +255,9 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True):
                          "(--needed specified)")
                 continue
             seed = batch.random_seed if batch.seed_given else None
-            trial = create_run(home, index, batch.plan, flags, label=label, tags=tags,
-                               parent=batch_run.id, random_seed=seed)
-            log.info(f"Running trial {trial.short_id}: {batch.plan.name} ({_assigns(flags)})")
-            trial = start_run(home, index, batch.plan, trial, echo=echo)
+            trial = create_trial(flags, label=label, tags=tags, parent=batch_run.id,
+                                 random_seed=seed, status="running")
+            trial = start_trial(trial, flags)
             if trial.status == "terminated":
                 status = "terminated"
                 break
@@ -248,7 +266,7 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True):
                 if batch.fail_on_trial_error:
                     log.error("stopping batch because a trial failed (remaining staged trials "
                               "may be started as needed)")
-                    _stage_rest(home, index, batch, batch_run, i, base, label, tags)
+                    _stage_rest(batch, batch_run, i, base, label, tags, create_trial)
                     status = "error"
                     break
     except KeyboardInterrupt:
@@ -344,15 +362,14 @@ def _already_done(index, op, flags):
     return any(f == flags for f in reader.load_flags(index, rids).values())
 
 
-def _stage_rest(home, index, batch, batch_run, done, base, label, tags):
-    from .operation import create_run
-
+def _stage_rest(batch, batch_run, done, base, label, tags, create_trial):
     if batch.trials is None:
         return
+    seed = batch.random_seed if batch.seed_given else None
     for trial in batch.trials[done:]:
         flags = _order_like({**base, **trial}, batch.plan)
-        create_run(home, index, batch.plan, flags, label=label, tags=tags,
-                   parent=batch_run.id, status="staged")
+        create_trial(flags, label=label, tags=tags, parent=batch_run.id, random_seed=seed,
+                     status="staged")
 
 
 def _order_like(flags, plan):
