@@ -4,13 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEPS := $(VENV)/.deps
+SOURCES := $(shell find rundb cli -name '*.py') setup.py
 
 .PHONY: demo test bench bench-peers clean
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
+$(DEPS): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	touch $(DEPS)
+
+# A regular (not editable) install, as users get it: an editable install's import hook
+# costs every `rundb` command about 45 ms of start-up. Re-installed when sources change.
+$(STAMP): $(DEPS) $(SOURCES) pyproject.toml
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
+	rm -rf build
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,3 +32,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# make bench-peers - rundb against Guild AI 0.9 and MLflow 3.x on one corpus (bench/peers.py),
+# after building their virtualenvs in bench/.peers/ (git-ignored) from bench/peers/requirements-*.txt.
+# Options go through BENCH_PEERS_ARGS, e.g. make bench-peers BENCH_PEERS_ARGS="--runs 10000".
+PEERS := bench/.peers
+BENCH_PEERS_ARGS ?=
+
+$(PEERS)/%/.installed: bench/peers/requirements-%.txt
+	rm -rf $(PEERS)/$*
+	$(PYTHON) -m venv $(PEERS)/$*
+	$(PEERS)/$*/bin/python -m pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+bench-peers: $(STAMP) $(PEERS)/guild/.installed $(PEERS)/mlflow/.installed
+	$(PY) bench/peers.py $(BENCH_PEERS_ARGS)

@@ -6,7 +6,6 @@ Command modules are imported only when their command runs, so ``rundb`` and
 """
 
 import importlib
-import logging
 import sys
 
 import click
@@ -28,11 +27,14 @@ COMMANDS = {
     "tag": ("runs", "tag", "Add tags to runs."),
     "untag": ("runs", "untag", "Remove tags from runs."),
     "tensorboard": ("tensorboard", "tensorboard", "Prepare a TensorBoard log dir (with HParams) for runs."),
+    "view": ("view", "view", "Serve a web view of runs, compare tables and scalar curves."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-log = logging.getLogger("rundb")
+#: Commands that never log: they skip importing and configuring logging (start-up time).
+QUIET = frozenset({"runs", "compare", "select", "query", "sql", "label", "mark", "comment",
+                   "tag", "untag"})
 
 
 class RundbGroup(click.Group):
@@ -62,21 +64,24 @@ class RundbGroup(click.Group):
             ctx.exit(e.exit_code)
 
 
-class _Formatter(logging.Formatter):
-    def format(self, record):
-        msg = record.getMessage()
-        if record.levelno >= logging.ERROR:
-            return f"ERROR: [rundb] {msg}"
-        if record.levelno >= logging.WARNING:
-            return f"WARNING: {msg}"
-        if record.levelno >= logging.INFO:
-            return f"INFO: [rundb] {msg}"
-        return f"DEBUG: [rundb] {msg}"
-
-
 def _setup_logging(debug):
+    """Print rundb's log records the way the seeds show them (``INFO: [rundb] ...``)."""
+    import logging
+
+    class Formatter(logging.Formatter):
+        def format(self, record):
+            msg = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                return f"ERROR: [rundb] {msg}"
+            if record.levelno >= logging.WARNING:
+                return f"WARNING: {msg}"
+            if record.levelno >= logging.INFO:
+                return f"INFO: [rundb] {msg}"
+            return f"DEBUG: [rundb] {msg}"
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(Formatter())
+    log = logging.getLogger("rundb")
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if debug else logging.INFO)
     log.propagate = False
@@ -101,7 +106,8 @@ def cli(ctx, home_path, cwd, debug):
 
     if cwd:
         os.chdir(cwd)
-    _setup_logging(debug)
+    if debug or ctx.invoked_subcommand not in QUIET:
+        _setup_logging(debug)
     ctx.obj = Home.resolve(home_path)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())

@@ -8,7 +8,6 @@ atomically: a temporary file in the same directory, fsync, then ``os.replace``.
 import dataclasses
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -131,6 +130,8 @@ def read_meta(run_dir, deleted=False):
 
 
 def this_host():
+    import socket
+
     return socket.gethostname()
 
 

@@ -96,8 +96,17 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
         index.close()
 
 
+#: Lower priority than the training process: when cores are scarce, training goes first
+#: and the indexer catches up (it is never more than its pending batch behind on disk).
+NICENESS = 5
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass
     index_path, run_dir, rid, patterns = argv
     follow(index_path, run_dir, int(rid), json.loads(patterns), sys.stdin.fileno())
     return 0

@@ -1,0 +1,179 @@
+"""`make bench`: rundb's figures in one table, as ratios measured in the same run.
+
+    .venv/bin/python bench/run.py            # 1,000 and 10,000 runs x 100 steps
+    .venv/bin/python bench/run.py --quick    # 1,000 runs only, fewer repeats
+    .venv/bin/python bench/run.py --full     # adds 100,000 runs x 10 steps and the optimizers
+
+Corpora are generated once into bench/.work/ (ignored by git) and reused. Results go to
+bench/results/<date>.json, and the table into docs/performance.md between its markers.
+Absolute seconds on a shared 2-core machine are noisy; the ratios are what we track.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+WORK = os.path.join(HERE, ".work")
+sys.path.insert(0, HERE)
+
+import bench_cli  # noqa: E402
+import bench_index  # noqa: E402
+import bench_ingest  # noqa: E402
+import corpus  # noqa: E402
+
+MARK_BEGIN = "<!-- bench:begin -->"
+MARK_END = "<!-- bench:end -->"
+
+
+def corpus_home(n_runs, steps, seed=0):
+    """A home holding the corpus of this size, built once and kept in bench/.work/."""
+    path = os.path.join(WORK, f"home-{n_runs}x{steps}-s{seed}")
+    done = os.path.join(path, ".complete")
+    if not os.path.exists(done):
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        start = time.perf_counter()
+        print(f"generating {n_runs} runs x {steps} steps ...", file=sys.stderr, flush=True)
+        corpus.write_rundb(path, corpus.generate(n_runs, steps, seed))
+        with open(done, "w") as f:
+            f.write(f"{time.perf_counter() - start:.1f}\n")
+    return path
+
+
+def read_questions(sizes, repeats):
+    rows = []
+    for n_runs, steps in sizes:
+        home = corpus_home(n_runs, steps)
+        env = {"RUNDB_HOME": home}
+        for name, ours, floor in bench_cli.questions(os.path.join(home, "index.db")):
+            a = bench_cli.time_cmd(ours, env, repeats)
+            b = bench_cli.time_cmd(floor, env, repeats)
+            rows.append(row(
+                f"{name} ({n_runs:,} x {steps})", a["median"], b["median"], "<= 2x floor",
+                spread=(a["min"], a["max"]), rss=a["rss_mb"],
+                ok=a["ok"] and b["ok"] and bench_cli._same(name, a["out"], b["out"]),
+            ))
+    return rows
+
+
+def row(measure, rundb, baseline, goal, ratio=None, spread=None, rss=None, ok=True, unit="s"):
+    if ratio is None and baseline:
+        ratio = rundb / baseline
+    return {"measure": measure, "rundb": rundb, "baseline": baseline, "ratio": ratio,
+            "goal": goal, "spread": spread, "rss_mb": rss, "ok": ok, "unit": unit}
+
+
+def run(quick=False, full=False):
+    os.environ["RUNDB_FSYNC"] = "0"  # corpora only: bulk writes, rebuilt if interrupted
+    os.makedirs(WORK, exist_ok=True)
+    repeats = 3 if quick else 5
+    sizes = [(1000, 100)] if quick else [(1000, 100), (10000, 100)]
+    if full:
+        sizes.append((100000, 10))
+    rows = []
+    for r in bench_cli.startup(repeats=10):
+        rows.append(row(f"start: {r['question']} vs python -c 'import click'", r["rundb_s"],
+                        r["floor_s"], "<= 1.5x", rss=r["rundb_rss_mb"], ok=r["ok"]))
+    rows += read_questions(sizes, repeats)
+    os.environ.pop("RUNDB_FSYNC")
+    ingest = bench_ingest.run(n=200_000 if quick else 1_000_000, workdir=WORK)
+    rows.append(row(f"ingest: points/s, rundb run -- cat ({ingest['points']:,} lines) vs raw executemany",
+                    ingest["rundb_rate"], ingest["raw_rate"], ">= 0.6x", unit="points/s",
+                    ok=ingest["ok"] and ingest["indexed"] == ingest["points"]))
+    rows.append(row("ingest: python child printing the lines, tracked vs alone",
+                    ingest["child_tracked_s"], ingest["child_alone_s"], "< 1.3x", ok=ingest["ok"]))
+    ten_k = corpus_home(10000, 100) if not quick else corpus_home(1000, 100)
+    hist = bench_index.history_lookup(ten_k)
+    rows.append(row(f"optimizer history lookup ({hist['trials']:,} prior trials)",
+                    hist["lookup_ms"], None, "< 50 ms", unit="ms"))
+    rebuild = bench_index.rebuild_rate(corpus_home(1000, 100), workdir=WORK)
+    rows.append(row("index rebuild (1,000 x 100)", rebuild["runs_per_s"], None, "",
+                    unit="runs/s"))
+    rows.append(row("index rebuild (1,000 x 100)", rebuild["points_per_s"], None, "",
+                    unit="points/s"))
+    import bench_query
+
+    q = bench_query.run()
+    rows.append(row("parse + compile, 20-column query", q["parse_compile_ms"], None, "< 2 ms", unit="ms"))
+    import bench_tfevents
+
+    tf = bench_tfevents.run(n=200_000, tb_n=10_000, repeat=2)
+    rows.append(row("TF event file read: rundb reader vs tensorboard's loader",
+                    tf["rundb_scalars_per_s"], tf["tensorboard_scalars_per_s"], ">= 200,000/s",
+                    unit="scalars/s"))
+    if full:
+        import bench_optimizers
+
+        opt = bench_optimizers.run(seeds=10, trials=20)
+        rows.append(row("gp vs random: seeds within 5% of the optimum (10 seeds x 20 trials)",
+                        opt["gp"]["hits"], opt["random"]["hits"], "gp > random", unit="runs"))
+    return rows
+
+
+def fmt(v, unit):
+    if v is None:
+        return ""
+    if unit == "s":
+        return f"{v:.3f} s"
+    if unit == "ms":
+        return f"{v:.2f} ms"
+    return f"{v:,.0f}"
+
+
+def table(rows):
+    header = ["measure", "rundb", "baseline", "ratio", "goal", "ok"]
+    lines = [header]
+    for r in rows:
+        lines.append([r["measure"], fmt(r["rundb"], r["unit"]), fmt(r["baseline"], r["unit"]),
+                      f"{r['ratio']:.2f}x" if r["ratio"] else "", r["goal"],
+                      "yes" if r["ok"] else "NO"])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def write_results(rows, text):
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d")
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", f"{stamp}.json")
+    meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "load": os.getloadavg()}
+    with open(path, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    doc = os.path.join(REPO, "docs", "performance.md")
+    if os.path.exists(doc):
+        with open(doc) as f:
+            body = f.read()
+        if MARK_BEGIN in body and MARK_END in body:
+            head, rest = body.split(MARK_BEGIN, 1)
+            _, tail = rest.split(MARK_END, 1)
+            load = ", ".join(f"{x:.1f}" for x in meta["load"])
+            block = (f"{MARK_BEGIN}\nMeasured {meta['date']} on {meta['cpus']} cores "
+                     f"(load average {load}), Python {meta['python']}:\n\n{text}\n{MARK_END}")
+            with open(doc, "w") as f:
+                f.write(head + block + tail)
+    return path
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1,000 runs only, fewer repeats")
+    p.add_argument("--full", action="store_true", help="add 100,000 runs and the optimizers")
+    args = p.parse_args()
+    rows = run(quick=args.quick, full=args.full)
+    text = table(rows)
+    print(text)
+    print(f"\nwritten: {write_results(rows, text)}")
+
+
+if __name__ == "__main__":
+    main()
