@@ -14,6 +14,42 @@ from rundb.index.db import open_index
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _installed_is_stale():
+    """True when the installed rundb / rundb_cli differ from the sources in this repo."""
+    import importlib.util
+
+    for package, src in (("rundb_cli", "cli"), ("rundb", "rundb")):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            return True
+        installed = list(spec.submodule_search_locations)[0]
+        if os.path.abspath(installed) == os.path.join(REPO, src):
+            continue  # imported from the repo itself
+        for root, _dirs, files in os.walk(os.path.join(REPO, src)):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(root, name)
+                other = os.path.join(installed, os.path.relpath(path, os.path.join(REPO, src)))
+                try:
+                    with open(path, "rb") as a, open(other, "rb") as b:
+                        if a.read() != b.read():
+                            return True
+                except FileNotFoundError:
+                    return True
+    return False
+
+
+def pytest_configure(config):
+    # The CLI is tested as installed (subprocesses run `python -m rundb_cli.main`); keep
+    # that install in step with the sources when pytest is run directly, not via make.
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _installed_is_stale():
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "--no-build-isolation", "--no-deps", "--force-reinstall", REPO],
+                   check=True, capture_output=True)
+
+
 @pytest.fixture
 def home(tmp_path):
     return Home(str(tmp_path / "home")).ensure()
