@@ -1,0 +1,42 @@
+"""`rundb view`: a small web view over the index."""
+
+import click
+
+from .options import pass_home
+
+
+@click.command(name="view")
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Interface to listen on.")
+@click.option("--port", type=int, default=0, show_default=True, metavar="N",
+              help="Port to listen on (0: any free port).")
+@click.option("--browser/--no-browser", default=False,
+              help="Open the view in a web browser (default: only print its URL).")
+@pass_home
+def view(home, host, port, browser):
+    """Serve a web page over the index: runs, a filter box, a compare table and
+    scalar curves, with the JSON API behind them. Runs until Ctrl-C.
+
+    \b
+    Example:
+      rundb view --port 8765
+    """
+    from rundb.view import make_server, server_url
+
+    try:
+        server = make_server(home, host, port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    url = server_url(server)
+    click.echo(f"rundb view of {home.path} at {url}; press Ctrl-C to stop", err=True)
+    click.echo(url)
+    if browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+    finally:
+        server.server_close()
