@@ -19,6 +19,7 @@ COMMANDS = {
     "label": ("runs", "label", "Set, change or clear run labels."),
     "mark": ("runs", "mark", "Mark runs (or clear marks with --clear)."),
     "comment": ("runs", "comment", "Set or clear a run's comment."),
+    "operations": ("operations", "operations", "List the operations defined in rundb.yml."),
     "query": ("compare", "query", "Answer a whole query: select ... where ... order by ..."),
     "run": ("run", "run", "Run a script or operation as a tracked run."),
     "runs": ("runs", "runs", "List runs, or show, delete, restore and purge them."),
@@ -87,7 +88,8 @@ def _setup_logging(debug):
     log.propagate = False
 
 
-@click.group(cls=RundbGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.group(name="rundb", cls=RundbGroup, context_settings=CONTEXT_SETTINGS,
+             invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...")
 @click.option("-H", "--home", "home_path", metavar="PATH", envvar="RUNDB_HOME",
               help="rundb home (default $RUNDB_HOME, else ~/.rundb).")
 @click.option("-C", "cwd", metavar="PATH", help="Run as if started in PATH.")
@@ -106,7 +108,7 @@ def cli(ctx, home_path, cwd, debug):
 
     if cwd:
         os.chdir(cwd)
-    if debug or ctx.invoked_subcommand not in QUIET:
+    if debug or (ctx.invoked_subcommand and ctx.invoked_subcommand not in QUIET):
         _setup_logging(debug)
     ctx.obj = Home.resolve(home_path)
     if ctx.invoked_subcommand is None:

@@ -33,6 +33,16 @@ def plan_run(spec=None, cwd=None, exec_argv=None):
     return resolve(spec, os.path.abspath(cwd or os.getcwd()), exec_argv)
 
 
+def operations(cwd=None):
+    """[(name, description)] of the operations in rundb.yml in ``cwd`` (sorted)."""
+    from .config import load_config
+
+    config = load_config(os.path.abspath(cwd or os.getcwd()))
+    if config is None:
+        return []
+    return sorted((name, op.description or "") for name, op in config.ops.items())
+
+
 def resolve_flags(plan, assigns, force=False):
     """Flag values for ``plan`` from ``NAME=VALUE`` assigns (defaults filled in)."""
     from .ops.operation import resolve_flags
@@ -318,3 +328,34 @@ def import_guild(home, guild_home, progress=None):
 
     with open_home_index(home) as index:
         return import_guild(home, index, guild_home, progress=progress)
+
+
+# --- the notebook API (rundb.ipy) ----------------------------------------------------
+
+
+def runs_by_id(home, run_ids, details=True):
+    """Run records for full run ids, in the order given; ids not in the index are left out.
+
+    Cheaper than :func:`runs` with the ids as specs: each id is one indexed lookup.
+
+    :param details: also load flags, tags and attributes.
+    """
+    from .index import reader
+
+    with open_home_index(home) as index:
+        rids = [reader.rid_of(index, run_id) for run_id in run_ids]
+        return reader.load_runs(index, [rid for rid in rids if rid is not None], details=details)
+
+
+def scalar_points(home, run_ids):
+    """{run id: [(prefix, tag, step, value, time)]}: every scalar point of the runs, in the
+    order written. Runs not in the index are left out."""
+    from .index import reader
+
+    with open_home_index(home) as index:
+        out = {}
+        for run_id in run_ids:
+            rid = reader.rid_of(index, run_id)
+            if rid is not None:
+                out[run_id] = reader.scalar_points(index, rid)
+        return out
