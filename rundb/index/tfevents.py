@@ -287,16 +287,13 @@ class EventFilesWatcher:
 
     def poll(self):
         """New scalars since the last poll, as ``{(prefix, tag): (steps, values, times)}``."""
-        series = {}
+        from .writer import series_from_points
+
+        points = []
         for prefix, path in iter_event_files(self.run_dir):
             reader = self.readers.get(path)
             if reader is None:
                 reader = self.readers[path] = EventFileReader(path)
-            for tag, value, step, wall in reader.read_scalars():
-                cols = series.get((prefix, tag))
-                if cols is None:
-                    cols = series[(prefix, tag)] = ([], [], [])
-                cols[0].append(step)
-                cols[1].append(value)
-                cols[2].append(wall)
-        return series
+            points.extend((prefix, tag, step, value, wall)
+                          for tag, value, step, wall in reader.read_scalars())
+        return series_from_points(points)

@@ -213,10 +213,8 @@ def _key_id(index, prefix, tag):
     return kid
 
 
-def add_scalars(index, rid, points):
-    """Record scalar points ``(prefix, tag, step, value, wall_time)`` for a run."""
-    if not points:
-        return
+def series_from_points(points):
+    """``{(prefix, tag): (steps, values, times)}`` from ``(prefix, tag, step, value, time)``."""
     series = {}
     for prefix, tag, step, value, wall in points:
         cols = series.get((prefix, tag))
@@ -225,7 +223,13 @@ def add_scalars(index, rid, points):
         cols[0].append(step)
         cols[1].append(value)
         cols[2].append(wall)
-    add_series(index, rid, series)
+    return series
+
+
+def add_scalars(index, rid, points):
+    """Record scalar points ``(prefix, tag, step, value, wall_time)`` for a run."""
+    if points:
+        add_series(index, rid, series_from_points(points))
 
 
 def add_series(index, rid, series):

@@ -67,6 +67,8 @@ from ply import lex, yacc
 
 from rundb.errors import TimeRangeError
 
+from .lexer import keep_ply_globals
+
 __all__ = ["TimeRange", "parse_time_range"]
 
 
@@ -486,28 +488,10 @@ class _GrammarRules:
         raise TimeRangeError(f"unexpected {tok.text!r} at pos {tok.lexpos}", pos=tok.lexpos)
 
 
-_PLY_GLOBALS = ((lex, ("lexer", "token", "input")), (yacc, ("parse",)))
-
-
-@contextlib.contextmanager
-def _keep_ply_globals():
-    # lex.lex() and yacc.yacc() point module globals (lex.lexer, yacc.parse) at
-    # the newest build, and parse() without lexer= falls back to lex.lexer.
-    # Put them back so that building this grammar never changes another's.
-    missing = object()
-    saved = [(m, name, getattr(m, name, missing)) for m, names in _PLY_GLOBALS for name in names]
-    try:
-        yield
-    finally:
-        for module, name, value in saved:
-            if value is missing:
-                module.__dict__.pop(name, None)
-            else:
-                setattr(module, name, value)
 
 
 def _build_lexer():
-    with _keep_ply_globals():
+    with keep_ply_globals():
         return lex.lex(
             module=_LexRules(),
             optimize=False,
@@ -519,7 +503,7 @@ def _build_parser(**options):
     """Build the LALR parser; *options* go to ``yacc.yacc`` (tests use them)."""
     kw = dict(debug=False, write_tables=False, errorlog=yacc.NullLogger())
     kw.update(options)
-    with _keep_ply_globals():
+    with keep_ply_globals():
         return yacc.yacc(module=_GrammarRules(), **kw)
 
 
