@@ -4,7 +4,7 @@ setup(
     name="rundb",
     version="0.1.0",
     description="A run database for machine-learning experiments, indexed in SQLite",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=[
         "rundb",
         "rundb.index",
