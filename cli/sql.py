@@ -1,0 +1,100 @@
+"""`rundb sql`: one read-only SQL statement against the index's documented views."""
+
+import click
+
+from rundb import api
+
+from .options import pass_home
+
+
+@click.command(name="sql")
+@click.argument("statement")
+@click.option("-p", "--param", "named", type=(str, str), multiple=True, metavar="NAME VALUE",
+              help="Bind :NAME to VALUE (repeatable). VALUE is a number, true/false, null or "
+                   "a \"quoted\" string when it reads as JSON, else plain text.")
+@click.option("--params", "positional", metavar="JSON_LIST",
+              help="Bind the ? placeholders, in order, to the items of a JSON list.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
+@pass_home
+def sql(home, statement, named, positional, as_csv, as_json):
+    """Run one read-only SQL STATEMENT against the index.
+
+    The views runs, flags, tags, attrs, scalars and scalar_summary are documented in
+    docs/sql.md. Statements that would change anything (INSERT, UPDATE, DELETE, DROP,
+    CREATE, ATTACH, PRAGMA assignments) are refused.
+
+    \b
+    Examples:
+      rundb sql "SELECT operation, count(*) FROM runs GROUP BY operation"
+      rundb sql "SELECT run, last_val FROM scalar_summary WHERE tag = :tag" -p tag loss
+      rundb sql "SELECT * FROM flags WHERE name = ? AND value > ?" --params '["lr", 0.01]' --csv
+    """
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json cannot be used together")
+    params = _params(named, positional)
+    headers, rows = api.sql_query(home, statement, params)
+    _print(headers, rows, as_csv, as_json)
+
+
+def _params(named, positional):
+    import json
+
+    from rundb.sql import parse_param_value
+
+    if named and positional:
+        raise click.UsageError("use -p/--param or --params, not both")
+    if positional is not None:
+        try:
+            values = json.loads(positional)
+        except ValueError as e:
+            raise click.UsageError(f"--params: invalid JSON: {e}") from None
+        if not isinstance(values, list):
+            raise click.UsageError("--params: expected a JSON list, e.g. '[\"lr\", 0.01]'")
+        return [int(v) if isinstance(v, bool) else v for v in values]
+    if named:
+        return {name.lstrip(":"): parse_param_value(value) for name, value in named}
+    return None
+
+
+def _print(headers, rows, as_csv, as_json):
+    import base64
+
+    def plain(v):
+        return base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v
+
+    rows = [tuple(plain(v) for v in row) for row in rows]
+    if as_json:
+        import json
+
+        click.echo(json.dumps([dict(zip(headers, row)) for row in rows], indent=2))
+    elif as_csv:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(headers)
+        out.writerows(["" if v is None else v for v in row] for row in rows)
+        click.echo(buf.getvalue(), nl=False)
+    elif headers:
+        click.echo(_table(headers, rows))
+
+
+def _table(headers, rows):
+    # Numbers right-aligned, everything else left; NULL prints as nothing. Full precision:
+    # this is raw data, not a report.
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [
+        any(row[i] is not None for row in rows)
+        and all(isinstance(row[i], (int, float)) for row in rows if row[i] is not None)
+        for i in range(len(headers))
+    ]
+
+    def line(values):
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
+        ).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in cells)])

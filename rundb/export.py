@@ -1,0 +1,490 @@
+"""Export runs (to a directory, a standalone SQLite file or CSV) and import them back.
+
+An export directory is itself a rundb home, so ``rundb -H DIR runs`` lists its runs and
+``rundb import DIR`` brings them into another home::
+
+    DIR/.rundb-nocopy       marker: not a project directory (no source code snapshots)
+    DIR/index.db            the exported runs' index rows
+    DIR/runs/<id>/          the run directories, as they were in the source home
+
+``rundb import PATH`` accepts such a directory, any rundb home (its ``runs/``), or a
+directory whose top level holds run directories (each with ``.rundb/meta.json``).
+
+Index rows travel set-based: the destination is created with the index schema, the
+source index is ATTACHed read-only, and each table is copied with one
+``INSERT ... SELECT`` over the selected runs, integer keys (run, flag name, scalar key)
+remapped through small temporary tables. An import re-derives its rows from the run
+directories (as ``rundb index rebuild`` does), so it trusts only the files.
+"""
+
+import csv
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+
+from .errors import EventFileError, ExportError, MetaError
+from .home import Home, meta_dir
+from .index import reader, writer
+from .index.db import BUSY_TIMEOUT_MS, open_index
+from .run import read_meta
+
+NOCOPY = ".rundb-nocopy"
+
+#: Runs indexed per transaction on import (short write locks, few commits).
+_RUNS_PER_TRANSACTION = 100
+
+# Child tables copied run by run: (table, key column remapped through which map, columns).
+# scalar_point is copied in its write order (rowid), which readers rely on.
+_CHILD_TABLES = (
+    ("run_flag", ("name", "_fmap")),
+    ("run_tag", None),
+    ("run_attr", None),
+    ("scalar_stat", ("key", "_kmap")),
+    ("scalar_point", ("key", "_kmap")),
+)
+
+
+@dataclass
+class TransferResult:
+    """What an export or import did: run ids moved or copied, skipped, and failures."""
+
+    dest: str = ""
+    done: list = field(default_factory=list)  # run ids exported / imported
+    skipped: list = field(default_factory=list)  # ids already at the destination
+    errors: list = field(default_factory=list)  # (run id or directory, message)
+    warnings: list = field(default_factory=list)  # messages worth showing, not failures
+
+
+# --- export ------------------------------------------------------------------------
+
+
+def export_runs(home, index, dest, run_ids, move=False, progress=None):
+    """Copy (or move) runs into the export directory ``dest``.
+
+    ``dest`` becomes a rundb home holding the runs; runs already there are skipped.
+    With ``move``, each run is removed from ``home`` (directory and index rows) only
+    after its copy and index rows are in place.
+
+    :param progress: called as ``progress(action, run_id)``, action ``"copy"``,
+        ``"move"`` or ``"skip"``, before each run is handled.
+    :raises ExportError: ``dest`` exists and is not a directory.
+    """
+    dest = os.path.abspath(dest)
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise ExportError(f"'{dest}' is not a directory")
+    dest_home = Home(dest)
+    if dest_home == home:
+        raise ExportError(f"'{dest}' is the rundb home itself")
+    result = TransferResult(dest=dest)
+    dest_home.ensure()
+    _touch(os.path.join(dest, NOCOPY))
+    present = _index_ids(dest_home.index_path)
+    sources = _run_dirs(index, run_ids)
+    for run_id in run_ids:
+        src = sources.get(run_id)
+        target = dest_home.run_dir(run_id)
+        if run_id in present or os.path.lexists(target):
+            result.skipped.append(run_id)
+            _call(progress, "skip", run_id)
+            continue
+        _call(progress, "move" if move else "copy", run_id)
+        if src is None:
+            result.errors.append((run_id, "not in the index"))
+            continue
+        try:
+            _copy_dir(src, target)
+        except OSError as e:
+            result.errors.append((run_id, f"cannot copy {src}: {e}"))
+            continue
+        result.done.append(run_id)
+    copy_index_rows(index.path, dest_home.index_path, result.done, undelete=True)
+    if move:
+        for run_id in result.done:
+            rid = reader.rid_of(index, run_id)
+            if rid is not None:
+                writer.delete_run_rows(index, rid)
+            shutil.rmtree(sources[run_id], ignore_errors=True)
+    return result
+
+
+def export_sql(index, path, run_ids):
+    """Write the runs' rows of every index table, and the views, to the SQLite file ``path``.
+
+    A new file is created; an existing rundb index file gets the runs it lacks (those it
+    has are skipped). The file is left in rollback-journal mode: one self-contained file.
+
+    :raises ExportError: ``path`` is a directory or an SQLite file that is not an index.
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise ExportError(f"'{path}' is a directory")
+    if os.path.abspath(index.path) == path:
+        raise ExportError(f"'{path}' is the index itself")
+    if os.path.exists(path) and os.path.getsize(path) and not _is_index(path):
+        raise ExportError(f"'{path}' exists and is not a rundb index")
+    result = TransferResult(dest=path)
+    present = _index_ids(path)
+    result.skipped = [i for i in run_ids if i in present]
+    result.done = copy_index_rows(index.path, path, [i for i in run_ids if i not in present],
+                                  journal_mode="DELETE")
+    return result
+
+
+def export_csv(index, dest, specs=(), flt=None, columns=None):
+    """Write one CSV row per selected run, with the columns ``rundb compare`` shows.
+
+    :param dest: a file path, or an open text file (e.g. ``sys.stdout``).
+    :param columns: query text whose columns are added after the defaults.
+    :returns: the number of runs written.
+    """
+    from .compare import compare_table
+    from .selection import RunFilter
+
+    table = compare_table(index, specs, flt if flt is not None else RunFilter(), columns=columns)
+    if isinstance(dest, (str, os.PathLike)):
+        if os.path.isdir(dest):
+            raise ExportError(f"'{dest}' is a directory")
+        with open(dest, "w", newline="", encoding="utf-8") as f:
+            _write_csv(f, table.headers, table.rows)
+    else:
+        _write_csv(dest, table.headers, table.rows)
+    return len(table.rows)
+
+
+def _write_csv(f, headers, rows):
+    import json
+
+    out = csv.writer(f, lineterminator="\n")
+    out.writerow(headers)
+    for row in rows:
+        out.writerow(
+            "" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v
+            for v in row
+        )
+
+
+# --- index rows, set-based ----------------------------------------------------------
+
+
+def copy_index_rows(src_path, dest_path, run_ids, undelete=False, journal_mode=None):
+    """Copy the index rows of ``run_ids`` from the index at ``src_path`` into the one at
+    ``dest_path`` (created if missing), in one transaction. Runs already in the
+    destination are left alone.
+
+    :param undelete: record the copies as not deleted (their directories are in
+        ``runs/`` at the destination).
+    :param journal_mode: set the destination's journal mode first (``DELETE`` for a
+        standalone file: the rows are then written once, not to a WAL and again to the file).
+    :returns: the ids whose rows were copied.
+    """
+    from .sql import sqlite_uri
+
+    open_index(dest_path).close()  # create or migrate the destination
+    open_index(src_path).close()  # the source at the same schema version
+    conn = sqlite3.connect(sqlite_uri(dest_path), uri=True, isolation_level=None,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if journal_mode:
+            conn.execute(f"PRAGMA journal_mode = {journal_mode}")
+        conn.execute("ATTACH DATABASE ? AS src", (sqlite_uri(src_path, "ro"),))
+        conn.execute("CREATE TEMP TABLE _ids (id TEXT PRIMARY KEY)")
+        conn.executemany("INSERT OR IGNORE INTO temp._ids (id) VALUES (?)",
+                         [(i,) for i in run_ids])
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            copied = _copy_rows(conn, undelete)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return copied
+
+
+def _copy_rows(conn, undelete):
+    ex = conn.execute
+    run_cols = [c for c in _columns(conn, "run") if c != "rid"]
+    cols = ", ".join(run_cols)
+    # Source rids to copy: selected, and not already in the destination.
+    ex("CREATE TEMP TABLE _rmap (old INTEGER PRIMARY KEY, new INTEGER)")
+    ex("INSERT INTO temp._rmap (old) SELECT s.rid FROM src.run s JOIN temp._ids i ON i.id = s.id "
+       "WHERE NOT EXISTS (SELECT 1 FROM main.run d WHERE d.id = s.id) ORDER BY s.rid")
+    ex(f"INSERT INTO main.run ({cols}) SELECT {cols} FROM src.run "
+       "WHERE rid IN (SELECT old FROM temp._rmap) ORDER BY rid")
+    ex("UPDATE temp._rmap SET new = (SELECT d.rid FROM main.run d JOIN src.run s ON s.id = d.id "
+       "WHERE s.rid = temp._rmap.old)")
+    if undelete:
+        ex("UPDATE main.run SET deleted = 0 WHERE rid IN (SELECT new FROM temp._rmap)")
+    # Interned names: add the ones the destination lacks, then map source id -> dest id.
+    ex("INSERT OR IGNORE INTO main.flag_name (name) SELECT n.name FROM src.flag_name n "
+       "WHERE n.id IN (SELECT DISTINCT f.name FROM src.run_flag f "
+       "JOIN temp._rmap m ON m.old = f.rid)")
+    ex("CREATE TEMP TABLE _fmap (old INTEGER PRIMARY KEY, new INTEGER)")
+    ex("INSERT INTO temp._fmap (old, new) SELECT s.id, d.id FROM src.flag_name s "
+       "JOIN main.flag_name d ON d.name = s.name")
+    ex("INSERT OR IGNORE INTO main.scalar_key (prefix, tag) SELECT k.prefix, k.tag "
+       "FROM src.scalar_key k WHERE k.id IN ("
+       "SELECT s.key FROM src.scalar_stat s JOIN temp._rmap m ON m.old = s.rid UNION "
+       "SELECT p.key FROM src.scalar_point p JOIN temp._rmap m ON m.old = p.rid)")
+    ex("CREATE TEMP TABLE _kmap (old INTEGER PRIMARY KEY, new INTEGER)")
+    ex("INSERT INTO temp._kmap (old, new) SELECT s.id, d.id FROM src.scalar_key s "
+       "JOIN main.scalar_key d ON d.prefix = s.prefix AND d.tag = s.tag")
+    for table, mapped in _CHILD_TABLES:
+        names = [c for c in _columns(conn, table) if c != "rid"]
+        select = []
+        joins = "JOIN temp._rmap m ON m.old = t.rid"
+        for name in names:
+            if mapped and name == mapped[0]:
+                select.append("x.new")
+                joins += f" JOIN temp.{mapped[1]} x ON x.old = t.{name}"
+            else:
+                select.append(f"t.{name}")
+        order = " ORDER BY t.rowid" if table == "scalar_point" else ""
+        ex(f"INSERT INTO main.{table} (rid, {', '.join(names)}) "
+           f"SELECT m.new, {', '.join(select)} FROM src.{table} t {joins}{order}")
+    copied = [row[0] for row in ex(
+        "SELECT d.id FROM temp._rmap m JOIN main.run d ON d.rid = m.new ORDER BY m.old")]
+    for name in ("_rmap", "_fmap", "_kmap"):
+        ex(f"DROP TABLE temp.{name}")
+    return copied
+
+
+def _columns(conn, table):
+    return [row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")]
+
+
+def _is_index(path):
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            has_run = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+    return version > 0 and has_run is not None
+
+
+def _index_ids(path):
+    """Run ids in the index at ``path`` (empty when there is none yet)."""
+    if not os.path.exists(path) or not os.path.getsize(path):
+        return set()
+    index = open_index(path, create=False)
+    try:
+        return {row[0] for row in index.conn.execute("SELECT id FROM run")}
+    finally:
+        index.close()
+
+
+def _run_dirs(index, run_ids):
+    """{run id: its directory now} for the ids the index knows."""
+    home = reader.home_path(index)
+    out = {}
+    for i in range(0, len(run_ids), 900):
+        chunk = run_ids[i : i + 900]
+        marks = ",".join("?" * len(chunk))
+        for run_id, deleted in index.conn.execute(
+            f"SELECT id, deleted FROM run WHERE id IN ({marks})", chunk
+        ):
+            out[run_id] = os.path.join(home, "trash" if deleted else "runs", run_id)
+    return out
+
+
+# --- import ------------------------------------------------------------------------
+
+
+def archive_run_dirs(path):
+    """Run directories in an archive: an export directory, a home, or a directory of
+    run directories.
+
+    :raises ExportError: ``path`` is missing, not a directory, or holds no runs.
+    """
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise ExportError(f"archive '{path}' does not exist")
+    if not os.path.isdir(path):
+        raise ExportError(f"invalid archive '{path}' - expected a directory")
+    found = []
+    guild_runs = 0
+    for parent in (os.path.join(path, "runs"), path):
+        try:
+            names = sorted(os.listdir(parent))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            run_dir = os.path.join(parent, name)
+            if name.startswith(".") or not os.path.isdir(run_dir):
+                continue
+            if os.path.isdir(meta_dir(run_dir)):
+                found.append(run_dir)
+            elif os.path.isdir(os.path.join(run_dir, ".guild")):
+                guild_runs += 1
+    if not found:
+        if guild_runs:
+            raise ExportError(
+                f"'{path}' holds Guild AI runs: use 'rundb import --guild {path}'"
+            )
+        raise ExportError(f"invalid archive '{path}' - no runs found")
+    return found
+
+
+def archive_runs(path):
+    """(runs, errors) of an archive: Run records read from each run directory's
+    meta.json, newest first, and ``(directory, message)`` for those that cannot be read.
+
+    :raises ExportError: see :func:`archive_run_dirs`.
+    """
+    runs, errors = [], []
+    for run_dir in archive_run_dirs(path):
+        try:
+            runs.append(read_meta(run_dir))
+        except MetaError as e:
+            errors.append((run_dir, str(e)))
+    runs.sort(key=lambda r: r.created or 0, reverse=True)
+    return runs, errors
+
+
+def import_runs(home, index, path, move=False, progress=None):
+    """Copy (or move) the runs of an archive into ``home`` and index them.
+
+    Runs already in the home are skipped, so importing twice changes nothing. Without
+    ``move`` the archive is never modified; with it, each run leaves the archive only
+    once it is indexed here (its rows in the archive's own index go too).
+
+    :param progress: called as ``progress(action, run_id)`` (``copy``, ``move``, ``skip``).
+    :raises ExportError: see :func:`archive_run_dirs`.
+    """
+    runs, errors = archive_runs(path)
+    result = TransferResult(dest=home.path, errors=list(errors))
+    home.ensure()
+    present = _home_ids(home, index)
+    todo = []
+    for run in runs:
+        if run.id in present:
+            result.skipped.append(run.id)
+            _call(progress, "skip", run.id)
+            continue
+        present.add(run.id)
+        todo.append(run)
+    for start in range(0, len(todo), _RUNS_PER_TRANSACTION):
+        chunk = todo[start : start + _RUNS_PER_TRANSACTION]
+        placed = []
+        for run in chunk:
+            _call(progress, "move" if move else "copy", run.id)
+            target = home.run_dir(run.id)
+            try:
+                renamed = _place(run.dir, target, move)
+            except OSError as e:
+                result.errors.append((run.dir, f"cannot copy: {e}"))
+                continue
+            placed.append((run, target, renamed))
+        _index_placed(index, placed, result, move)
+    if move and result.done:
+        _forget_in_archive(path, result.done)
+    return result
+
+
+def _index_placed(index, placed, result, move):
+    from .index.rebuild import index_run_dir
+
+    with index.atomic():
+        for run, target, renamed in placed:
+            try:
+                index_run_dir(index, target)
+            except (MetaError, EventFileError, OSError, ValueError) as e:
+                result.errors.append((run.dir, str(e)))
+                _unplace(run.dir, target, renamed)
+                continue
+            result.done.append(run.id)
+    if move:
+        for run, _target, renamed in placed:
+            if run.id in result.done and not renamed:
+                shutil.rmtree(run.dir, ignore_errors=True)
+
+
+def _place(src, target, move):
+    """Put a copy of run directory ``src`` at ``target``; True if it was renamed there."""
+    if move:
+        try:
+            os.rename(src, target)
+            return True
+        except OSError:
+            pass  # another file system: copy, and remove the source once indexed
+    _copy_dir(src, target)
+    return False
+
+
+def _unplace(src, target, renamed):
+    if renamed:
+        os.rename(target, src)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _forget_in_archive(path, run_ids):
+    # A moved run must not linger in the archive's own index (an export dir or a home).
+    index_path = os.path.join(os.path.abspath(path), "index.db")
+    if not _is_index(index_path):
+        return
+    index = open_index(index_path, create=False)
+    try:
+        for run_id in run_ids:
+            rid = reader.rid_of(index, run_id)
+            if rid is not None:
+                writer.delete_run_rows(index, rid)
+    finally:
+        index.close()
+
+
+def _home_ids(home, index):
+    """Ids of every run the home has: in the index, in runs/ or in the trash."""
+    ids = {row[0] for row in index.conn.execute("SELECT id FROM run")}
+    for parent in (home.runs_dir, home.trash_dir):
+        try:
+            ids.update(os.listdir(parent))
+        except FileNotFoundError:
+            pass
+    return ids
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _copy_dir(src, target):
+    """Copy a run directory to ``target`` atomically: into a hidden sibling, then rename.
+
+    Symlinks are copied as links (a batch run's links to its trials stay links).
+    """
+    if not os.path.isdir(src):
+        raise FileNotFoundError(f"no run directory {src}")
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(src, tmp, symlinks=True)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _touch(path):
+    if not os.path.exists(path):
+        with open(path, "w"):
+            pass
+
+
+def _call(progress, action, run_id):
+    if progress is not None:
+        progress(action, run_id)
+
+
+__all__ = ["NOCOPY", "TransferResult", "archive_run_dirs", "archive_runs",
+           "copy_index_rows", "export_csv", "export_runs", "export_sql", "import_runs"]
