@@ -8,12 +8,19 @@ pass_home = click.make_pass_decorator(Home)
 
 
 def confirm(question, default=True):
-    """Ask on the terminal; with nobody to answer (no input), the answer is no."""
-    try:
-        return click.confirm(question, default=default, err=True)
-    except click.Abort:
+    """Ask ``question (Y/n)`` as the seeds show it; with nobody to answer (no input, or
+    end of input), the answer is no."""
+    import sys
+
+    click.echo(f"{question} {'(Y/n)' if default else '(y/N)'} ", nl=False, err=True)
+    line = sys.stdin.readline() if sys.stdin else ""
+    if not line:
         click.echo("", err=True)
         return False
+    answer = line.strip().lower()
+    if not answer:
+        return default
+    return answer in ("y", "yes")
 
 
 _STATUS_FLAGS = ("running", "completed", "error", "terminated", "pending", "staged")

@@ -16,6 +16,8 @@ The library raises these and never exits or prints; the CLI turns them into one
   x IndexSchemaError    index unreadable, or its schema is newer than this rundb
   x ExportError         export/import problems (missing or invalid paths)
   x ReadOnlyError       a write attempted through `rundb sql`
+  x SQLError            SQLite rejected a `rundb sql` statement
+  x LogdirError         `rundb tensorboard` cannot use a log directory
 """
 
 
@@ -101,3 +103,11 @@ class ExportError(RundbError):
 
 class ReadOnlyError(RundbError):
     "A statement tried to change the index through a read-only connection."
+
+
+class SQLError(RundbError):
+    "SQLite rejected a statement (syntax error, no such table, ...)."
+
+
+class LogdirError(RundbError):
+    "The log directory cannot be used (not empty and not made by rundb tensorboard)."

@@ -20,13 +20,9 @@ import os
 import sqlite3
 import urllib.parse
 
-from .errors import ReadOnlyError, RundbError
+from .errors import ReadOnlyError, SQLError
 
 __all__ = ["ReadOnlyIndex", "SQLError", "parse_param_value", "query", "sqlite_uri"]
-
-
-class SQLError(RundbError):
-    "SQLite rejected a statement (syntax error, no such table, ...)."
 
 
 # Authorizer action codes that only read.

@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import RundbError
+from .errors import LogdirError, RundbError
 from .query.catalog import OUTPUT_PREFIX, scalar_key_name
 
 log = logging.getLogger("rundb")
@@ -56,10 +56,6 @@ _MANIFEST_VERSION = 1
 HPARAM_STATUS = {"completed": 1, "terminated": 1, "error": 2, "running": 3, "pending": 0}
 
 _UNSAFE_NAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
-
-
-class LogdirError(RundbError):
-    "The log directory cannot be used (not empty and not made by rundb tensorboard)."
 
 
 def hparam_status(status):

@@ -305,7 +305,12 @@ def test_delete_without_yes_and_no_terminal_deletes_nothing(cli, home, index):
     result = cli("runs", "delete", "1")
     assert result.exit_code == 1
     assert "You are about to delete the following runs:" in result.stderr
+    assert "Continue? (Y/n)" in result.stderr
     assert os.path.exists(run.dir) and len(api.runs(home)) == 1
+    assert cli("runs", "delete", "1", input="n\n").exit_code == 1
+    assert len(api.runs(home)) == 1
+    assert cli("runs", "delete", "1", input="\n").stdout == "Deleted 1 run(s)\n"
+    assert api.runs(home) == []
 
 
 # --- answered from the index alone ---------------------------------------------------
