@@ -42,7 +42,7 @@ def _report_errors(errors, verb):
               "to the SQLite file FILE instead (DIR is not given).")
 @click.option("--csv", "csv_path", metavar="FILE", help="Write one CSV row per run (the compare "
               "columns) to FILE ('-' for stdout) instead (DIR is not given).")
-@click.option("--columns", metavar="QUERY", help="With --csv: columns to add, as for compare "
+@click.option("-c", "--columns", metavar="QUERY", help="With --csv: columns to add, as for compare "
               "-c (e.g. \"=lr, min loss\").")
 @click.option("-m", "--move", is_flag=True, help="Move the runs instead of copying them.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
