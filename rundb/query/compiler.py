@@ -39,7 +39,6 @@ from datetime import datetime, timedelta, timezone
 from ..errors import QueryError
 from . import ast, dialect
 from .catalog import RUN_ATTRS
-from .parser import parse, parse_filter
 
 #: LEFT JOINs one statement uses at most (SQLite allows 64 tables in a join); columns
 #: beyond it read through correlated subqueries, which have no limit.
@@ -521,6 +520,8 @@ def compile(query, catalog, runs_where=None, runs_params=()):
     ((1, 2, 'completed'), ['min loss', 'LR'])
     """
     if isinstance(query, str):
+        from .parser import parse  # only text needs the parser (PLY's yacc)
+
         query = parse(query)
     compiler = _Compiler(catalog, use_joins=True)
     columns = [c for col in query.columns for c in compiler.expand(col)]
@@ -583,6 +584,8 @@ def compile_filter(expr, catalog):
     Register ``dialect.register_functions`` on the connection if it may use ``~``.
     """
     if isinstance(expr, str):
+        from .parser import parse_filter
+
         expr = parse_filter(expr)
     params = []
     sql = _Compiler(catalog, use_joins=False).condition(expr, params)
