@@ -77,9 +77,8 @@ def _summaries_by_id(home_path):
     with open_index(os.path.join(home_path, "index.db")) as index:
         rids = reader.run_rids(index)
         runs = {r.rid: r for r in reader.load_runs(index, rids)}
-        return runs, {
-            runs[rid].id: summaries for rid, summaries in reader.scalar_summaries(index, rids).items()
-        }
+        summaries = reader.scalar_summaries(index, rids)
+        return runs, {runs[rid].id: rows for rid, rows in summaries.items()}
 
 
 def test_write_rundb_holds_every_run_flag_and_summary(home):
@@ -95,7 +94,9 @@ def test_write_rundb_holds_every_run_flag_and_summary(home):
         assert run.flags == spec.flags
         assert [type(v) for v in run.flags.values()] == [type(v) for v in spec.flags.values()]
         rows = summaries[spec.id]
-        assert [(s["prefix"], s["tag"]) for s in rows] == [(".rundb", t) for t in sorted(corpus.TAGS)]
+        assert [(s["prefix"], s["tag"]) for s in rows] == [
+            (".rundb", tag) for tag in sorted(corpus.TAGS)
+        ]
         for s in rows:
             values = spec.scalars[s["tag"]]
             assert s["count"] == len(values)
