@@ -312,3 +312,34 @@ def test_exec_any_command(cli, home, project):
     assert result.exit_code == 0, result.output
     run = only_run(home)
     assert summaries(home, run)["acc"]["last_val"] == 0.75
+
+
+def test_indexer_failure_is_reported(tmp_path):
+    from rundb.ops import ingest
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".rundb").mkdir(parents=True)
+    (run_dir / ".rundb" / "output").write_text("loss: 1\n")
+    bad_index = str(tmp_path / "not-a-dir")
+    open(bad_index, "w").close()  # a file where the index's directory should be
+    error = ingest.finish(ingest.start(os.path.join(bad_index, "index.db"), str(run_dir), 1, None))
+    assert error and "Error" in error
+
+
+@pytest.mark.slow
+def test_scalars_lost_by_the_indexer_come_back_with_rebuild(cli, home, project, monkeypatch):
+    """If the indexer cannot write, the run is still recorded, the user is told, and
+    `index rebuild` restores the scalars from the output file."""
+    from rundb.ops import ingest
+
+    real_start = ingest.start
+    monkeypatch.setattr(ingest, "start", lambda index_path, *a: real_start("/dev/null/index.db", *a))
+    write(project / "train.py", TRAIN)
+    result = cli("run", "train.py", "epochs=2", "-y")
+    assert result.exit_code == 0
+    assert "WARNING: some scalars were not indexed" in result.stderr
+    run = only_run(home)
+    assert run.status == "completed" and summaries(home, run) == {}
+    os.remove(home.index_path)
+    rebuild(home)
+    assert summaries(home, only_run(home))["loss"]["last_step"] == 2
