@@ -38,9 +38,9 @@ def current_run_dir():
     The run of :func:`rundb.ipy.run` the calling thread is in, else ``$RUNDB_RUN_DIR``
     (set by ``rundb run`` for its process).
     """
-    ipy = sys.modules.get("rundb.ipy")  # no ipy run can be in progress unless it is loaded
-    if ipy is not None:
-        run_dir = ipy._active_run_dir()
+    capture = sys.modules.get("rundb.ops.capture")  # no function runs unless it is loaded
+    if capture is not None:
+        run_dir = capture.active_run_dir()
         if run_dir:
             return run_dir
     return os.environ.get("RUNDB_RUN_DIR") or None
