@@ -20,11 +20,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import python_cmd, rundb_cmd, time_cmd  # noqa: E402
 
 CHILD = """
-import sys
+import sys, time
+start = time.perf_counter()
 w = sys.stdout.write
 for n in range({n}):
     w(f"loss: {{1.0 / (n + 1):.6f}} (step {{n}})\\n")
+sys.stdout.flush()
+print(f"child-elapsed: {{time.perf_counter() - start}}", file=sys.stderr)
 """
+
+
+def child_elapsed(text):
+    """The child's own running time, from the last line it prints on stderr."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("child-elapsed: "):
+            return float(line.split()[1])
+    raise ValueError("the child did not report its time")
 
 
 def raw_executemany(path, n, batch=200_000):
@@ -50,6 +61,19 @@ def indexed_points(home):
     return conn.execute("SELECT count(*) FROM scalar_point").fetchone()[0]
 
 
+def _stderr_of(argv, cwd):
+    import subprocess
+
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True).stderr
+
+
+def _run_output(home):
+    runs = os.path.join(home, "runs")
+    (run_id,) = os.listdir(runs)
+    with open(os.path.join(runs, run_id, ".rundb", "output"), errors="replace") as f:
+        return f.read()[-4096:]
+
+
 def run(n=1_000_000, repeats=1, workdir=None):
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         child = os.path.join(tmp, "child.py")
@@ -69,13 +93,17 @@ def run(n=1_000_000, repeats=1, workdir=None):
         cat = time_cmd(rundb_cmd("run", "-y", "-q", "--", "cat", lines), cat_env, repeats, warmup=0, cwd=tmp)
         points = indexed_points(cat_env["RUNDB_HOME"])
         alone = time_cmd(python_cmd(child), None, repeats, warmup=0, cwd=tmp)
-        tracked = time_cmd(rundb_cmd("run", "child.py", "-y", "-q"), fresh_home(), repeats, warmup=0, cwd=tmp)
+        alone_child = child_elapsed(alone["err"] or _stderr_of(python_cmd(child), tmp))
+        tracked_env = fresh_home()
+        tracked = time_cmd(rundb_cmd("run", "child.py", "-y", "-q"), tracked_env, repeats, warmup=0, cwd=tmp)
+        tracked_child = child_elapsed(_run_output(tracked_env["RUNDB_HOME"]))
     rate = n / cat["median"]
     return {
         "points": n, "indexed": points, "raw_executemany_s": raw, "raw_rate": n / raw,
         "rundb_cat_s": cat["median"], "rundb_rate": rate, "rate_ratio": rate / (n / raw),
-        "child_alone_s": alone["median"], "child_tracked_s": tracked["median"],
-        "slowdown": tracked["median"] / alone["median"], "ok": cat["ok"] and tracked["ok"],
+        "child_alone_s": alone_child, "child_tracked_s": tracked_child,
+        "slowdown": tracked_child / alone_child,
+        "rundb_run_wall_s": tracked["median"], "ok": cat["ok"] and tracked["ok"],
     }
 
 

@@ -7,7 +7,6 @@ returns data; none prints. The CLI and the notebook API are both clients of this
 import contextlib
 import os
 
-from .home import Home
 
 
 @contextlib.contextmanager
@@ -226,10 +225,6 @@ def check_index(home):
 
     home.ensure()
     return check(home)
-
-
-__all__ = ["Home", "check_index", "open_home_index", "plan_run", "rebuild_index",
-           "resolve_flags", "run"]
 
 
 # --- scripting: SQL, export, import ------------------------------------------------

@@ -98,7 +98,7 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
 
 #: Lower priority than the training process: when cores are scarce, training goes first
 #: and the indexer catches up (it is never more than its pending batch behind on disk).
-NICENESS = 5
+NICENESS = 10
 
 
 def main(argv=None):

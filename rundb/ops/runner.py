@@ -87,6 +87,7 @@ def execute(home, index, run, argv, env=None, echo=True):
         ingest.finish(indexer)
         return store.save_run(index, run, status="error", stopped=now_us(), exit_status=127,
                               pid=None)
+    _widen_pipes(proc)
     store.save_run(index, run, attrs={**run.attrs, "child_pid": proc.pid})
 
     def forward(signum, _frame):
@@ -147,6 +148,21 @@ def _follow(proc, output, echo):
             if cut:
                 _lines(output, data[:cut], stream)
     sel.close()
+
+
+#: Pipe buffer for the child's output: slack so that a burst of printing never blocks
+#: the child while this process waits for a core (Linux allows up to 1 MiB unprivileged).
+PIPE_BUFFER = 1 << 20
+
+
+def _widen_pipes(proc):
+    import fcntl
+
+    for pipe in (proc.stdout, proc.stderr):
+        try:
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BUFFER)
+        except (AttributeError, OSError):
+            pass  # not Linux, or over the system's limit: the default buffer still works
 
 
 def _lines(output, data, stream):
