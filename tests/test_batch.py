@@ -288,3 +288,21 @@ def test_needed_skips_done_runs(cli, home, say):
     result = cli("run", "say.py", "msg=[a,b]", "--needed", "-y", "-q")
     assert "Skipping trial" in result.stderr
     assert len(api.runs(home, flt=RunFilter(ops=["say.py"], include_batch=False))) == 2
+
+
+BOOLS = """
+x = 0.1
+fast = False
+print(f"loss: {(x - 0.3) ** 2 + (0.1 if fast else 0.0)}")
+"""
+
+
+@pytest.mark.slow
+def test_boolean_categories_are_found_in_history(cli, home, project):
+    write(project / "b.py", BOOLS)
+    result = cli("run", "b.py", "x=[-2.0:2.0]", "fast=[yes,no]", "--optimizer", "gp",
+                 "-Fo", "random-starts=2", "--max-trials", "3", "-y", "-q")
+    assert result.exit_code == 0, result.output
+    assert optimizer_lines(result)[-1] == "Found 2 previous trial(s) for use in optimization"
+    trials = trials_of(home, the_batch(home))
+    assert {type(t.flags["fast"]) for t in trials} == {bool}

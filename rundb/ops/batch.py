@@ -305,7 +305,7 @@ def _suggest(index, batch, batch_run, trial_index, base):
     from .searchspace import flag_dims
 
     names, dims, initials = flag_dims(batch.flags)
-    history, objective_found = trial_history(index, batch, batch_run, names)
+    history, _ = trial_history(index, batch, batch_run, names, typed=_has_bool_category(dims))
     values, msg = suggest(
         batch.optimizer, names, dims, history, trial_index, batch.max_trials,
         opt_flags=batch.opt_flags, random_state=batch.random_seed,
@@ -316,27 +316,40 @@ def _suggest(index, batch, batch_run, trial_index, base):
     return {**base, **values}
 
 
-def trial_history(index, batch, batch_run, names):
+def trial_history(index, batch, batch_run, names, typed=False):
     """[(flag values, objective)] of earlier trials in scope, with one compiled query.
 
-    Objectives are negated when maximizing (skopt minimizes)."""
+    Objectives are negated when maximizing (skopt minimizes). Values come back as SQLite
+    stores them, which is their type for numbers and strings; ``typed`` converts every
+    cell to its flag type (needed only for booleans, stored as 0/1) at some cost.
+    """
     from ..query import ast, compile
 
     cols = tuple(ast.Flag(n) for n in names) + (batch.objective.column,)
     where, params = _scope(index, batch, batch_run)
     compiled = compile(ast.Query(columns=cols), reader.catalog(index), where, params)
+    if typed:
+        rows = compiled.rows(index.conn)
+    else:
+        rows = index.conn.execute(compiled.sql, compiled.params).fetchall()
+    n = len(names)
+    negate = batch.objective.negate
     history = []
     found = False
-    for row in compiled.rows(index.conn):
-        flags = {n: v for n, v in zip(names, row[1:-1]) if v is not None}
-        objective = row[-1]
+    for row in rows:
+        flags = {name: v for name, v in zip(names, row[1 : n + 1]) if v is not None}
+        objective = row[n + 1]
         if isinstance(objective, (int, float)) and not isinstance(objective, bool):
             found = True
-            objective = -objective if batch.objective.negate else objective
+            objective = -objective if negate else objective
         else:
             objective = None
         history.append((flags, objective))
     return history, found
+
+
+def _has_bool_category(dims):
+    return any(isinstance(c, bool) for d in dims for c in getattr(d, "categories", ()))
 
 
 def _scope(index, batch, batch_run):
