@@ -40,6 +40,7 @@ RESULTS = os.path.join(BENCH, "results")
 sys.path.insert(0, BENCH)
 
 import corpus  # noqa: E402
+from report import update_doc  # noqa: E402
 
 RUNDB = os.path.join(REPO, ".venv", "bin", "rundb")
 PYTHON = sys.executable
@@ -433,8 +434,10 @@ def main(argv=None):
                    "already there when they were built for the same corpus")
     args = p.parse_args(argv)
     results = run(args.runs, args.steps, args.repeats, args.seed, args.workdir)
-    print(format_table(results))
+    text = format_table(results)
+    print(text)
     print(f"\nwrote {os.path.relpath(save(results), REPO)}")
+    update_doc("peers", f"Measured {results['date']}:\n\n```\n{text}\n```")
 
 
 if __name__ == "__main__":

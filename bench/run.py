@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 import time
 
@@ -26,9 +27,8 @@ import bench_cli  # noqa: E402
 import bench_index  # noqa: E402
 import bench_ingest  # noqa: E402
 import corpus  # noqa: E402
+from report import update_doc  # noqa: E402
 
-MARK_BEGIN = "<!-- bench:begin -->"
-MARK_END = "<!-- bench:end -->"
 
 
 def corpus_home(n_runs, steps, seed=0):
@@ -119,6 +119,26 @@ def run(quick=False, full=False):
     return rows
 
 
+_GOAL = re.compile(r"^([<>]=?)\s*([\d,.]+)\s*(x|ms|/s)?")
+
+
+def goal_met(r):
+    """'yes'/'no' against the row's goal ('' when it has none): a ratio for 'Nx' goals,
+    else the rundb figure itself; 'gp > random' compares rundb with the baseline."""
+    goal = r["goal"]
+    if goal == "gp > random":
+        return "yes" if r["rundb"] > r["baseline"] else "no"
+    m = _GOAL.match(goal)
+    if not m:
+        return ""
+    op, limit, unit = m.group(1), float(m.group(2).replace(",", "")), m.group(3)
+    value = r["ratio"] if unit == "x" else r["rundb"]
+    if value is None:
+        return ""
+    ok = {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[op]
+    return "yes" if ok else "no"
+
+
 def fmt(v, unit):
     if v is None:
         return ""
@@ -130,11 +150,11 @@ def fmt(v, unit):
 
 
 def table(rows):
-    header = ["measure", "rundb", "baseline", "ratio", "goal", "ok"]
+    header = ["measure", "rundb", "baseline", "ratio", "goal", "met", "correct"]
     lines = [header]
     for r in rows:
         lines.append([r["measure"], fmt(r["rundb"], r["unit"]), fmt(r["baseline"], r["unit"]),
-                      f"{r['ratio']:.2f}x" if r["ratio"] else "", r["goal"],
+                      f"{r['ratio']:.2f}x" if r["ratio"] else "", r["goal"], goal_met(r),
                       "yes" if r["ok"] else "NO"])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
@@ -143,6 +163,8 @@ def table(rows):
 
 
 def write_results(rows, text):
+    for r in rows:
+        r["met"] = goal_met(r)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", f"{stamp}.json")
@@ -151,18 +173,9 @@ def write_results(rows, text):
             "cpus": os.cpu_count(), "load": os.getloadavg()}
     with open(path, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    doc = os.path.join(REPO, "docs", "performance.md")
-    if os.path.exists(doc):
-        with open(doc) as f:
-            body = f.read()
-        if MARK_BEGIN in body and MARK_END in body:
-            head, rest = body.split(MARK_BEGIN, 1)
-            _, tail = rest.split(MARK_END, 1)
-            load = ", ".join(f"{x:.1f}" for x in meta["load"])
-            block = (f"{MARK_BEGIN}\nMeasured {meta['date']} on {meta['cpus']} cores "
-                     f"(load average {load}), Python {meta['python']}:\n\n{text}\n{MARK_END}")
-            with open(doc, "w") as f:
-                f.write(head + block + tail)
+    load = ", ".join(f"{x:.1f}" for x in meta["load"])
+    update_doc("bench", f"Measured {meta['date']} on {meta['cpus']} cores (load average {load}), "
+                        f"Python {meta['python']}:\n\n{text}")
     return path
 
 
