@@ -292,8 +292,9 @@ class _Timer:
 
 
 def _short(argv):
-    return " ".join(os.path.relpath(a, REPO) if os.path.isabs(a) and a.startswith(REPO) else a
-                    for a in argv)
+    """The command line with this checkout's paths made relative (also inside URIs)."""
+    return " ".join(os.path.relpath(a, REPO) if os.path.isabs(a) and a.startswith(REPO)
+                    else a.replace(REPO + os.sep, "") for a in argv)
 
 
 def _last_line(text):
