@@ -6,7 +6,7 @@ import click
 
 from rundb import api
 
-from .options import confirm, filter_options, pass_home, run_filter
+from .options import confirm, filter_options, pass_home, run_filter, yes_option
 from .runs import format_lines, run_line
 
 log = logging.getLogger("rundb")
@@ -45,7 +45,7 @@ def _report_errors(errors, verb):
 @click.option("-c", "--columns", metavar="QUERY", help="With --csv: columns to add, as for compare "
               "-c (e.g. \"=lr, min loss\").")
 @click.option("-m", "--move", is_flag=True, help="Move the runs instead of copying them.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def export(home, args, sql_path, csv_path, columns, move, yes, **kw):
     """Export runs to DIR, to an SQLite file (--sql) or to CSV (--csv).
@@ -120,7 +120,7 @@ def _export_csv(home, path, specs, flt, columns):
 @click.option("--guild", "guild", is_flag=True,
               help="PATH is a Guild AI home: convert its runs (it is never modified).")
 @click.option("-m", "--move", is_flag=True, help="Move the runs instead of copying them.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def import_runs(home, path, guild, move, yes):
     """Import runs from PATH: an export directory, another rundb home, or (with --guild)

@@ -6,6 +6,9 @@ from rundb.home import Home
 
 pass_home = click.make_pass_decorator(Home)
 
+#: ``-y/--yes``: act without asking (commands that change or create runs).
+yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+
 
 def confirm(question, default=True):
     """Ask ``question (Y/n)`` as the seeds show it; with nobody to answer (no input, or

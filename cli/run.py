@@ -7,7 +7,7 @@ import click
 
 from rundb import api
 
-from .options import confirm, pass_home
+from .options import confirm, pass_home, yes_option
 
 
 class _RunCommand(click.Command):
@@ -21,7 +21,7 @@ class _RunCommand(click.Command):
 @click.command(name="run", cls=_RunCommand,
                context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("args", nargs=-1)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @click.option("-l", "--label", metavar="TEMPLATE", help="Run label (may use ${flag}, ${default_label}).")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Tag the run (repeatable).")
 @click.option("--force-flags", is_flag=True, help="Accept flags the operation does not define.")

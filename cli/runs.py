@@ -6,7 +6,7 @@ import click
 
 from rundb import api
 
-from .options import confirm, filter_options, format_time, pass_home, run_filter
+from .options import confirm, filter_options, format_time, pass_home, run_filter, yes_option
 
 DEFAULT_LIMIT = 20
 
@@ -156,7 +156,7 @@ def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True)
 @runs.command(name="delete")
 @click.argument("specs", nargs=-1)
 @filter_options
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @click.option("-p", "--permanent", is_flag=True, help="Delete for good (no trash).")
 @pass_home
 def delete(home, specs, yes, permanent, **kw):
@@ -173,7 +173,7 @@ runs.add_command(delete, name="rm")
 @runs.command(name="restore")
 @click.argument("specs", nargs=-1)
 @filter_options
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def restore(home, specs, yes, **kw):
     """Restore deleted runs from the trash."""
@@ -184,7 +184,7 @@ def restore(home, specs, yes, **kw):
 @runs.command(name="purge")
 @click.argument("specs", nargs=-1)
 @filter_options
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def purge(home, specs, yes, **kw):
     """Remove deleted runs for good."""
@@ -200,7 +200,7 @@ def purge(home, specs, yes, **kw):
 @click.option("-a", "--append", metavar="VAL", help="Put VAL after the label.")
 @click.option("-rm", "--remove", metavar="VAL", help="Remove VAL (whole words) from the label.")
 @click.option("-c", "--clear", is_flag=True, help="Clear the label.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def label(home, specs, set_, prepend, append, remove, clear, yes, **kw):
     """Set, change or clear run labels.
@@ -220,7 +220,7 @@ def label(home, specs, set_, prepend, append, remove, clear, yes, **kw):
 @click.argument("tag_")
 @click.argument("specs", nargs=-1)
 @filter_options
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def tag(home, tag_, specs, yes, **kw):
     """Add tag TAG to runs."""
@@ -232,7 +232,7 @@ def tag(home, tag_, specs, yes, **kw):
 @click.argument("tag_")
 @click.argument("specs", nargs=-1)
 @filter_options
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def untag(home, tag_, specs, yes, **kw):
     """Remove tag TAG from runs."""
@@ -244,7 +244,7 @@ def untag(home, tag_, specs, yes, **kw):
 @click.argument("specs", nargs=-1)
 @filter_options
 @click.option("-c", "--clear", is_flag=True, help="Clear the mark.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def mark(home, specs, clear, yes, **kw):
     """Mark runs (or clear their mark with --clear)."""
@@ -258,7 +258,7 @@ def mark(home, specs, clear, yes, **kw):
 @filter_options
 @click.option("-m", "--message", metavar="TEXT", help="The comment.")
 @click.option("-c", "--clear", is_flag=True, help="Clear the comment.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_home
 def comment(home, specs, message, clear, yes, **kw):
     """Set (-m TEXT) or clear (--clear) the comment of runs."""
