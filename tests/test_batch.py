@@ -306,3 +306,21 @@ def test_boolean_categories_are_found_in_history(cli, home, project):
     assert optimizer_lines(result)[-1] == "Found 2 previous trial(s) for use in optimization"
     trials = trials_of(home, the_batch(home))
     assert {type(t.flags["fast"]) for t in trials} == {bool}
+
+
+@pytest.mark.slow
+def test_home_inside_the_project_keeps_history(runner, project):
+    """A home inside the project directory: snapshots must not touch its SQLite files
+    (closing one releases the process's locks), or later trials read stale history."""
+    from rundb_cli.main import cli as rundb_cli
+
+    write(project / "noisy.py", NOISY)
+    home = str(project / "myhome")
+    result = runner.invoke(rundb_cli, ["-H", home, "run", "noisy.py", "x=[-2.0:2.0]",
+                                       "--optimizer", "gp", "-Fo", "random-starts=2",
+                                       "--max-trials", "4", "-y", "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert optimizer_lines(result)[2:] == [
+        "Found 2 previous trial(s) for use in optimization",
+        "Found 3 previous trial(s) for use in optimization",
+    ]

@@ -47,3 +47,13 @@ def test_snapshot_limits_file_count_with_warning(tmp_path):
     assert len(files) == MAX_FILES
     assert records.messages == [
         "Found more than 100 source code files but will only copy 100 as a safety measure."]
+
+
+def test_snapshot_never_opens_a_home_or_sqlite_files(tmp_path):
+    root = tmp_path / "project"
+    write(root / "train.py", "print(1)\n")
+    write(root / "myhome" / "index.db", "x")  # a rundb home inside the project
+    (root / "myhome" / "runs").mkdir()
+    write(root / "myhome" / "notes.txt", "x")
+    write(root / "results.db-wal", "x")
+    assert source_files(str(root)) == ["train.py"]

@@ -13,12 +13,23 @@ MAX_FILE_SIZE = 1024 * 1024
 _SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "build", "dist", "runs", "logs"}
 _TEXT_SNIFF = 1024
 
+# Never opened, not even to sniff: closing any descriptor of an SQLite file releases this
+# process's POSIX locks on it, including those of its open index connection (SQLite's
+# documented pitfall), which then reads stale pages or fails with "disk I/O error".
+_SQLITE_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal", ".sqlite", ".sqlite3")
+
+
+def _is_rundb_home(path):
+    return os.path.isfile(os.path.join(path, "index.db")) and os.path.isdir(
+        os.path.join(path, "runs"))
+
 
 def source_files(root):
     """Relative paths of the text files under ``root`` a snapshot would copy, sorted.
 
-    Hidden files and dirs, virtualenvs, caches and files over 1 MiB are skipped; at most
-    100 files are taken (with a warning), as a safety measure against copying data.
+    Hidden files and dirs, virtualenvs, rundb homes, SQLite files, caches and files over
+    1 MiB are skipped; at most 100 files are taken (with a warning), as a safety measure
+    against copying data.
     """
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -26,9 +37,10 @@ def source_files(root):
             d for d in dirnames
             if not d.startswith(".") and d not in _SKIP_DIRS
             and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+            and not _is_rundb_home(os.path.join(dirpath, d))
         )
         for name in sorted(filenames):
-            if name.startswith("."):
+            if name.startswith(".") or name.endswith(_SQLITE_SUFFIXES):
                 continue
             path = os.path.join(dirpath, name)
             if os.path.islink(path) or not _is_small_text(path):
