@@ -18,33 +18,13 @@ same homes). Both DataFrames are checked equal before any time is reported.
 import os
 import sqlite3
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 import corpus  # noqa: E402
-
-WORK = os.path.join(HERE, ".work")
-
-
-def corpus_home(n_runs, steps, seed=0):
-    """A home holding the corpus of this size, written once into bench/.work/."""
-    path = os.path.join(WORK, f"home-{n_runs}x{steps}-s{seed}")
-    done = os.path.join(path, ".complete")
-    if not os.path.exists(done):
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        os.environ.setdefault("RUNDB_FSYNC", "0")  # bulk corpus writes; rebuilt if cut short
-        start = time.perf_counter()
-        print(f"generating {n_runs} runs x {steps} steps ...", file=sys.stderr, flush=True)
-        corpus.write_rundb(path, corpus.generate(n_runs, steps, seed))
-        with open(done, "w") as f:
-            f.write(f"{time.perf_counter() - start:.1f}\n")
-    return path
-
+from timing import best_of  # noqa: E402
 
 def read_sql_compare(index_path):
     """The compare DataFrame built directly with pandas.read_sql (the floor)."""
@@ -85,15 +65,6 @@ def read_sql_compare(index_path):
     return frame
 
 
-def _best(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def run(n_runs=10000, steps=10, repeats=5):
     """Time ``ipy.runs().compare()`` and its floor over ``n_runs`` runs; return figures.
 
@@ -104,7 +75,7 @@ def run(n_runs=10000, steps=10, repeats=5):
 
     from rundb import ipy
 
-    home = corpus_home(n_runs, steps)
+    home = corpus.cached_home(n_runs, steps)
     index_path = os.path.join(home, "index.db")
     with ipy.use_home(home):
         ours = ipy.runs().compare()  # warm-up: imports, PLY tables, SQLite page cache
@@ -113,11 +84,11 @@ def run(n_runs=10000, steps=10, repeats=5):
         pd.testing.assert_frame_equal(ours, floor, check_dtype=False, check_index_type=False)
         assert [str(t) for t in ours.dtypes] == [str(t) for t in floor.dtypes], (
             list(ours.dtypes), list(floor.dtypes))
-        t_compare = _best(lambda: ipy.runs().compare(), repeats)
-        t_runs = _best(lambda: ipy.runs(), repeats)
+        t_compare = best_of(lambda: ipy.runs().compare(), repeats)
+        t_runs = best_of(lambda: ipy.runs(), repeats)
         frame = ipy.runs()
-        t_compare_only = _best(frame.compare, repeats)
-    t_floor = _best(lambda: read_sql_compare(index_path), repeats)
+        t_compare_only = best_of(frame.compare, repeats)
+    t_floor = best_of(lambda: read_sql_compare(index_path), repeats)
     return {
         "n_runs": n_runs, "steps": steps, "rows": len(ours), "columns": len(ours.columns),
         "compare": t_compare, "runs": t_runs, "compare_only": t_compare_only,

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 
 __all__ = [
+    "cached_home",
     "FLAGS",
     "TAGS",
     "RunSpec",
@@ -248,6 +249,36 @@ def _write_rundb_batch(home, index, batch, ids, patterns):
             store.save_run(index, run, status="completed", started=spec.started,
                            stopped=spec.stopped, exit_status=0)
     return len(batch)
+
+
+#: Where benchmarks keep generated corpora (ignored by git).
+WORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".work")
+
+
+def cached_home(n_runs, steps, seed=0):
+    """A rundb home holding the corpus of this size, written once into bench/.work/."""
+    import shutil
+    import sys
+    import time
+
+    path = os.path.join(WORK, f"home-{n_runs}x{steps}-s{seed}")
+    done = os.path.join(path, ".complete")
+    if not os.path.exists(done):
+        shutil.rmtree(path, ignore_errors=True)
+        saved = os.environ.get("RUNDB_FSYNC")
+        os.environ["RUNDB_FSYNC"] = "0"  # bulk corpus writes; regenerated if cut short
+        try:
+            start = time.perf_counter()
+            print(f"generating {n_runs} runs x {steps} steps ...", file=sys.stderr, flush=True)
+            write_rundb(path, generate(n_runs, steps, seed))
+        finally:
+            if saved is None:
+                os.environ.pop("RUNDB_FSYNC")
+            else:
+                os.environ["RUNDB_FSYNC"] = saved
+        with open(done, "w") as f:
+            f.write(f"{time.perf_counter() - start:.1f}\n")
+    return path
 
 
 class _IdSource:

@@ -16,11 +16,9 @@ import os
 import platform
 import re
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-WORK = os.path.join(HERE, ".work")
 sys.path.insert(0, HERE)
 
 import bench_cli  # noqa: E402
@@ -29,28 +27,14 @@ import bench_ingest  # noqa: E402
 import corpus  # noqa: E402
 from report import update_doc  # noqa: E402
 
+WORK = corpus.WORK
 
-
-def corpus_home(n_runs, steps, seed=0):
-    """A home holding the corpus of this size, built once and kept in bench/.work/."""
-    path = os.path.join(WORK, f"home-{n_runs}x{steps}-s{seed}")
-    done = os.path.join(path, ".complete")
-    if not os.path.exists(done):
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        start = time.perf_counter()
-        print(f"generating {n_runs} runs x {steps} steps ...", file=sys.stderr, flush=True)
-        corpus.write_rundb(path, corpus.generate(n_runs, steps, seed))
-        with open(done, "w") as f:
-            f.write(f"{time.perf_counter() - start:.1f}\n")
-    return path
 
 
 def read_questions(sizes, repeats):
     rows = []
     for n_runs, steps in sizes:
-        home = corpus_home(n_runs, steps)
+        home = corpus.cached_home(n_runs, steps)
         env = {"RUNDB_HOME": home}
         for name, ours, floor in bench_cli.questions(os.path.join(home, "index.db")):
             a = bench_cli.time_cmd(ours, env, repeats)
@@ -71,7 +55,6 @@ def row(measure, rundb, baseline, goal, ratio=None, spread=None, rss=None, ok=Tr
 
 
 def run(quick=False, full=False):
-    os.environ["RUNDB_FSYNC"] = "0"  # corpora only: bulk writes, rebuilt if interrupted
     os.makedirs(WORK, exist_ok=True)
     repeats = 3 if quick else 5
     sizes = [(1000, 100)] if quick else [(1000, 100), (10000, 100)]
@@ -82,7 +65,6 @@ def run(quick=False, full=False):
         rows.append(row(f"start: {r['question']} vs python -c 'import click'", r["rundb_s"],
                         r["floor_s"], "<= 1.5x", rss=r["rundb_rss_mb"], ok=r["ok"]))
     rows += read_questions(sizes, repeats)
-    os.environ.pop("RUNDB_FSYNC")
     ingest = bench_ingest.run(n=200_000 if quick else 1_000_000, workdir=WORK)
     rows.append(row(f"ingest: points/s, rundb run -- cat ({ingest['points']:,} lines) vs raw executemany",
                     ingest["rundb_rate"], ingest["raw_rate"], ">= 0.6x", unit="points/s",
@@ -91,11 +73,11 @@ def run(quick=False, full=False):
                     ingest["child_tracked_s"], ingest["child_alone_s"], "< 1.3x", ok=ingest["ok"]))
     rows.append(row("ingest: rundb run wall time incl. indexing to the last point",
                     ingest["rundb_run_wall_s"], None, "", ok=ingest["ok"]))
-    ten_k = corpus_home(10000, 100) if not quick else corpus_home(1000, 100)
+    ten_k = corpus.cached_home(10000, 100) if not quick else corpus.cached_home(1000, 100)
     hist = bench_index.history_lookup(ten_k)
     rows.append(row(f"optimizer history lookup ({hist['trials']:,} prior trials)",
                     hist["lookup_ms"], None, "< 50 ms", unit="ms"))
-    rebuild = bench_index.rebuild_rate(corpus_home(1000, 100), workdir=WORK)
+    rebuild = bench_index.rebuild_rate(corpus.cached_home(1000, 100), workdir=WORK)
     rows.append(row("index rebuild (1,000 x 100)", rebuild["runs_per_s"], None, "",
                     unit="runs/s"))
     rows.append(row("index rebuild (1,000 x 100)", rebuild["points_per_s"], None, "",

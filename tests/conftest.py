@@ -1,5 +1,6 @@
 """Shared fixtures: a real home on disk, its index, and the real CLI."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -48,6 +49,34 @@ def pytest_configure(config):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                     "--no-build-isolation", "--no-deps", "--force-reinstall", REPO],
                    check=True, capture_output=True)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+@pytest.fixture
+def warnings_log():
+    """Warnings logged to the "rundb" logger, as the CLI prints them.
+
+    A handler on the "rundb" logger itself (rather than caplog's root handler)
+    sees the records even when the CLI has turned propagation off.
+    """
+    handler = _ListHandler()
+    logger = logging.getLogger("rundb")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield lambda: handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture

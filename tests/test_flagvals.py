@@ -1,6 +1,5 @@
 """Flag values on the command line: decode, encode, format, parse (SPEC §3)."""
 
-import logging
 import math
 
 import pytest
@@ -17,34 +16,6 @@ from rundb.ops.flagvals import (
     format_label_value,
     parse_flag_assigns,
 )
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(f"{record.levelname}: {record.getMessage()}")
-
-
-@pytest.fixture
-def warnings_log():
-    """Warnings logged to the "rundb" logger, as the CLI prints them.
-
-    A handler on the "rundb" logger itself (rather than caplog's root handler)
-    sees the records even when the CLI has turned propagation off.
-    """
-    handler = _ListHandler()
-    logger = logging.getLogger("rundb")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield lambda: handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def _same(a, b):

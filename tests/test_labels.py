@@ -1,35 +1,10 @@
 """Run labels: the default label and label templates (SPEC §11)."""
 
-import logging
 import os
 
 import pytest
 
 from rundb.ops.labels import default_label, run_label
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(f"{record.levelname}: {record.getMessage()}")
-
-
-@pytest.fixture
-def warnings_log():
-    "Warnings logged to the \"rundb\" logger, as the CLI prints them."
-    handler = _ListHandler()
-    logger = logging.getLogger("rundb")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield lambda: handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 @pytest.mark.parametrize(
