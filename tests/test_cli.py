@@ -1,7 +1,6 @@
 """The CLI as a whole: start-up cost, help, errors, documentation kept in step."""
 
 import os
-import re
 import subprocess
 import sys
 

@@ -5,17 +5,14 @@ import io
 import json
 import os
 import shutil
-import sys
 
 import pytest
 
 from rundb import api
 from rundb.index import store, writer
 from rundb.ops.runner import new_run
-from rundb.run import now_us
 from rundb.selection import RunFilter
 
-from conftest import write
 
 
 def make_run(home, index, op="op1.py", flags=None, scalars=None, status="completed",

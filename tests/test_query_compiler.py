@@ -13,7 +13,7 @@ from rundb.errors import QueryError
 from rundb.index.schema import MIGRATIONS
 from rundb.query import compile, compile_filter, parse, parse_filter
 from rundb.query import compiler, dialect
-from rundb.query.catalog import RUN_ATTRS, Catalog, ScalarKey
+from rundb.query.catalog import RUN_ATTRS, Catalog
 
 S = 1_000_000  # microseconds a second
 T0 = 1_700_000_000 * S  # 2023-11-14T22:13:20Z

@@ -1,8 +1,6 @@
 """The query parser: the seed's "Query parser" doctests, the where/order by/limit
 extensions, canonical round trips, error positions and the grammar itself."""
 
-import io
-import logging
 import os
 import subprocess
 import sys

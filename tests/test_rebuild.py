@@ -1,6 +1,5 @@
 """`index rebuild` recreates the index from run directories; `index check` spots drift."""
 
-import json
 import os
 import sqlite3
 import sys

@@ -1,6 +1,5 @@
 """`rundb run`: real scripts in real processes, flags, output, scalars, status."""
 
-import json
 import os
 import signal
 import subprocess
@@ -10,12 +9,10 @@ import time
 import pytest
 
 from rundb import api
-from rundb.index import reader
-from rundb.index.db import open_index
 from rundb.index.rebuild import rebuild
 from rundb.output import read_output
 
-from conftest import rundb_proc, write
+from conftest import write
 
 TRAIN = """
 import argparse
