@@ -234,10 +234,10 @@ def select_run_ids(home, specs=(), flt=None):
     """Full ids of the runs ``specs`` and the RunFilter ``flt`` select, newest first."""
     from .selection import select_rids
 
+    from .index.reader import load_runs
+
     with open_home_index(home) as index:
-        rids = select_rids(index, specs, flt)
-        ids = dict(index.conn.execute("SELECT rid, id FROM run").fetchall()) if rids else {}
-        return [ids[rid] for rid in rids]
+        return [run.id for run in load_runs(index, select_rids(index, specs, flt), details=False)]
 
 
 def sql_query(home, statement, params=None):

@@ -287,12 +287,3 @@ def delete_run_rows(index, rid):
     with index.atomic() as conn:
         for table in ("scalar_point", "scalar_stat", "run_flag", "run_tag", "run_attr", "run"):
             conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
-
-
-def clear_scalars(index, rid):
-    """Forget a run's scalars (before re-deriving them from its files)."""
-    with index.atomic() as conn:
-        conn.execute("DELETE FROM scalar_point WHERE rid = ?", (rid,))
-        conn.execute("DELETE FROM scalar_stat WHERE rid = ?", (rid,))
-
-
