@@ -56,7 +56,7 @@ def filter_options(fn):
 
 def run_filter(kw, **extra):
     """Pop the filter options out of a command's keyword args into a RunFilter."""
-    from rundb.selection import RunFilter
+    from rundb.api.selection import RunFilter
 
     statuses = [s for s in _STATUS_FLAGS if kw.pop(f"status_{s}", False)]
     return RunFilter(

@@ -128,7 +128,7 @@ def _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, sa
 
 
 def _skip_needed(home, plan, flags):
-    from rundb.selection import RunFilter
+    from rundb.api.selection import RunFilter
 
     for run in api.runs(home, flt=RunFilter(statuses=["completed"])):
         if run.op == plan.name and run.flags == flags:

@@ -36,7 +36,7 @@ def tensorboard(home, specs, logdir, host, port, no_server, include_batch, refre
     import shutil
     import signal
 
-    from rundb import tensorboard as tb
+    from rundb.tensorboard import mirror as tb
 
     flt = run_filter(kw, include_batch=include_batch)
     temporary = logdir is None

@@ -21,7 +21,7 @@ def view(home, host, port, browser):
     Example:
       rundb view --port 8765
     """
-    from rundb.view import make_server, server_url
+    from rundb.web.view import make_server, server_url
 
     try:
         server = make_server(home, host, port)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from rundb import api
-from rundb.selection import RunFilter
+from rundb.api.selection import RunFilter
 
 from conftest import write
 

@@ -11,7 +11,7 @@ import pytest
 from rundb import api
 from rundb.index import store, writer
 from rundb.ops.runner import new_run
-from rundb.selection import RunFilter
+from rundb.api.selection import RunFilter
 
 
 
@@ -225,7 +225,7 @@ def test_run_specs_errors(cli, home, index):
     assert a.id in cli("runs", "info", a.short_id[:6]).stdout
     # an ambiguous prefix names the candidates
     from rundb.errors import AmbiguousRun
-    from rundb.selection import select_rids
+    from rundb.api.selection import select_rids
     index.conn.execute("UPDATE run SET id = 'ab' || substr(id, 3)")
     with pytest.raises(AmbiguousRun, match="'ab' matches 2 runs"):
         select_rids(index, ["ab"])

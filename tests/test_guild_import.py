@@ -134,7 +134,7 @@ def runs_by_id(home):
 
 
 def _all():
-    from rundb.selection import RunFilter
+    from rundb.api.selection import RunFilter
 
     return RunFilter()
 
@@ -203,7 +203,7 @@ def test_scalar_summaries(imported, home):
         ("logs", "val_loss"): (0.75, 0.625, 2, 0.625, 2, 2),
     }
     # compare names output scalars by their bare tag, as for rundb's own runs
-    from rundb.compare import compare_table
+    from rundb.api.comparison import compare_table
 
     with api.open_home_index(home) as ix:
         table = compare_table(ix, [rid(1)])

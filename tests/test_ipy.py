@@ -634,7 +634,7 @@ def test_run_error(capsys):
 
     shown = "".join(traceback.format_exception(e.from_exc))
     assert 'in error\n    raise Exception("boom")' in shown
-    assert "rundb/ipy.py" not in shown and "rundb/ops/funcrun.py" not in shown
+    assert "rundb/ipy/" not in shown and "rundb/ops/funcrun.py" not in shown
 
 
 def test_failed_runs_are_recorded(capsys):
@@ -652,7 +652,7 @@ def test_failed_runs_are_recorded(capsys):
     with open(row["run"].rundb_path("output")) as f:
         text = f.read()
     assert "Exception: boom" in text and "in error" in text
-    assert "rundb/ipy.py" not in text and "rundb/ops/funcrun.py" not in text
+    assert "rundb/ipy/" not in text and "rundb/ops/funcrun.py" not in text
 
 
 def test_keyboard_interrupt_terminates_the_run(capsys):

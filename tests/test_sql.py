@@ -14,7 +14,7 @@ from rundb.index.rebuild import index_run_dir
 from rundb.index.tfevents import ScalarEventWriter
 from rundb.ops.runner import new_run
 from rundb.run import now_us
-from rundb.sql import SQLError
+from rundb.index.sql import SQLError
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "sql.md")
 

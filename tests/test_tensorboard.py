@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rundb import api
-from rundb import tensorboard as tb
+from rundb.tensorboard import mirror as tb
 from rundb.index import store, writer
 from rundb.index.tfevents import ScalarEventWriter
 from rundb.ops.runner import new_run

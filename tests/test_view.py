@@ -11,7 +11,7 @@ import pytest
 from rundb import api
 from rundb.index import store, writer
 from rundb.ops.runner import new_run
-from rundb.view import make_server, server_url
+from rundb.web.view import make_server, server_url
 
 
 def make_run(home, index, op="train.py", flags=None, scalars=None, status="completed", label=""):

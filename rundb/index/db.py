@@ -101,6 +101,18 @@ def open_index(path, create=True):
     return Index(conn, path)
 
 
+@contextlib.contextmanager
+def open_home_index(home):
+    """The index of ``home`` (a :class:`~rundb.home.Home`), open for a ``with`` block;
+    the home's directories are created first."""
+    home.ensure()
+    index = open_index(home.index_path)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
 def _migrate(conn, path):
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -13,8 +13,7 @@ makes the batch a list value or a search range asks for, and :func:`run_one` and
 :func:`run_batch` run the function once or as a batch's trials, returning what
 ``make_handle(record, home)`` makes of each finished run record (the record itself by
 default) and raising :class:`RunError` or :class:`RunTerminated` when it did not finish.
-The caller passes the way to open the home's index (:func:`rundb.api.open_home_index`:
-ops do not import the API above them). Nothing here imports pandas.
+Nothing here imports pandas.
 """
 
 import inspect
@@ -24,6 +23,7 @@ import random
 import traceback
 
 from ..errors import BatchError, RundbError
+from ..index.db import open_home_index
 from .capture import Recorder, pop, push
 
 log = logging.getLogger("rundb")
@@ -359,11 +359,9 @@ def _record(record, home):
     return record
 
 
-def run_one(home, open_home_index, func, flags, options, make_handle=_record):
+def run_one(home, func, flags, options, make_handle=_record):
     """Run the function once; return ``(handle, result)``.
 
-    :param open_home_index: opens the home's index for a ``with`` block
-        (:func:`rundb.api.open_home_index`)
     :param make_handle: ``make_handle(record, home)`` is what is returned for the run
     :raises RunError: the function raised (the run's status is ``error``).
     :raises RunTerminated: it was interrupted (status ``terminated``).
@@ -441,7 +439,7 @@ def _drop_own_frames(exc):
         exc.__traceback__ = tb
 
 
-def run_batch(home, open_home_index, func, batch, options, make_handle=_record):
+def run_batch(home, func, batch, options, make_handle=_record):
     """Run the batch's trials (the batch itself is a run too); return
     ``([handles], [results])``, printing ``Running NAME (FLAGS):`` before each trial.
     The parameters are those of :func:`run_one`.

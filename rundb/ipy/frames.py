@@ -18,9 +18,9 @@ try:
 except ImportError as e:  # pragma: no cover - pandas is in requirements.txt
     raise ImportError("rundb.ipy needs pandas: pip install pandas") from e
 
-from . import api
-from .errors import RunNotFound
-from .home import META_DIR
+from .. import api
+from ..errors import RunNotFound
+from ..home import META_DIR
 
 RUNS_COLUMNS = ["run", "operation", "started", "status", "label"]
 SCALARS_COLUMNS = [
@@ -209,7 +209,7 @@ class Run:
 
 
 def runs_frame(home, flt, limit=None):
-    """The runs of ``home`` that ``flt`` (a :class:`~rundb.selection.RunFilter`) selects,
+    """The runs of ``home`` that ``flt`` (a :class:`~rundb.api.RunFilter`) selects,
     newest first, as a :class:`RunsDataFrame`."""
     # Flags, tags and attributes are read when first asked for (flags(), run.get(...)).
     records = api.runs_brief(home, flt=flt, limit=limit)
@@ -418,7 +418,7 @@ _HIDDEN = f".id as {_HIDDEN_ID}"
 
 
 def _compare_frame(home, run_list, flt):
-    from .selection import RunFilter
+    from ..api.selection import RunFilter
 
     ids = [r.id for r in run_list]
     base = flt if flt is not None else RunFilter(include_batch=True)
@@ -458,8 +458,8 @@ def _compare_frame(home, run_list, flt):
 
 
 def _print_info(run_obj, output=False, scalars=False):
-    from .ops.flagvals import encode_flag_value
-    from .query.catalog import scalar_key_name
+    from ..ops.flagvals import encode_flag_value
+    from ..query.catalog import scalar_key_name
 
     found = api.runs_by_id(run_obj.home, [run_obj.id])
     if not found:
@@ -486,7 +486,7 @@ def _print_info(run_obj, output=False, scalars=False):
             key = scalar_key_name(s["prefix"], s["tag"])
             print(f"  {key}: {s['last_val']:f} (step {s['last_step']})")
     if output:
-        from .output import read_output
+        from ..output import read_output
 
         print("output:")
         for _time_ms, _stream, line in read_output(record.dir):

@@ -19,7 +19,7 @@ rebuilt from the run directories.
 Every reader here goes through :mod:`rundb.api`, which asks the index; no run directory
 is walked. This module is the public surface only: running a function is
 :mod:`rundb.ops.funcrun` (no pandas there), and the DataFrames and :class:`Run` handles
-are :mod:`rundb.frames`, which imports pandas (``import rundb`` does not).
+are :mod:`rundb.ipy.frames`, which imports pandas (``import rundb`` does not).
 
 Which home: :func:`use_home` (a context manager), else :func:`set_home`, else
 ``$RUNDB_HOME``, else ``~/.rundb``. A relative home is resolved when each call starts.
@@ -29,11 +29,12 @@ import contextvars
 import os
 import threading
 
-from . import api, frames
+from .. import api
+from . import frames
 from .frames import Run, RunsDataFrame, RunsSeries
-from .home import Home
-from .ops import capture, funcrun
-from .ops.funcrun import RunError, RunException, RunTerminated, SearchRange
+from ..home import Home
+from ..ops import capture, funcrun
+from ..ops.funcrun import RunError, RunException, RunTerminated, SearchRange
 
 __all__ = [
     "Run",
@@ -157,9 +158,9 @@ def run(fn, *args, **kw):
     home = get_home()  # resolved before the run changes directory
     batch = funcrun.plan(func, flags, options, opt_assigns)
     if batch is None:
-        return funcrun.run_one(home, api.open_home_index, func, flags, options,
+        return funcrun.run_one(home, func, flags, options,
                                make_handle=Run)
-    return funcrun.run_batch(home, api.open_home_index, func, batch, options,
+    return funcrun.run_batch(home, func, batch, options,
                              make_handle=Run)
 
 
@@ -194,7 +195,7 @@ def _run_filter(operations=None, labels=None, tags=None, unlabeled=False, marked
                 unmarked=False, running=False, completed=False, error=False,
                 terminated=False, pending=False, staged=False, started=None, digest=None,
                 filter=None, include_batch=False, deleted=False):
-    from .selection import RunFilter
+    from ..api.selection import RunFilter
 
     statuses = [name for name, on in (
         ("running", running), ("completed", completed), ("error", error),

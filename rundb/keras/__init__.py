@@ -112,8 +112,8 @@ class RunCallback:
 
     def _open(self):
         if self._writer is None:
-            from .home import meta_dir
-            from .index.tfevents import ScalarEventWriter
+            from ..home import meta_dir
+            from ..index.tfevents import ScalarEventWriter
 
             run_dir = self.run_dir or current_run_dir()
             if not run_dir:
@@ -248,8 +248,8 @@ def _warn_if_keras_output_parsed(run_dir):
         return
     _warned.add(run_dir)
     try:
-        from .ops.outputscalars import KERAS_PATTERNS
-        from .run import read_meta
+        from ..ops.outputscalars import KERAS_PATTERNS
+        from ..run import read_meta
 
         patterns = read_meta(run_dir).output_scalars or []
     except Exception:  # noqa: BLE001 - a warning is not worth failing training for

@@ -33,8 +33,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import LogdirError, RundbError
-from .query.catalog import OUTPUT_PREFIX, scalar_key_name
+from ..errors import LogdirError, RundbError
+from ..query.catalog import OUTPUT_PREFIX, scalar_key_name
 
 log = logging.getLogger("rundb")
 
@@ -129,9 +129,9 @@ class LogdirMirror:
 
     def sync(self):
         """Bring the log directory up to date; return a :class:`SyncResult`."""
-        from .api import open_home_index
-        from .index import reader
-        from .selection import select_runs
+        from ..index.db import open_home_index
+        from ..index import reader
+        from ..api.selection import select_runs
 
         manifest = _load_manifest(self.logdir)
         result = SyncResult(self.logdir)
@@ -185,7 +185,7 @@ class LogdirMirror:
 
     def _mirror_links(self, run, state):
         """Link each of the run's event files, keeping its subdirectory; drop stale links."""
-        from .index.tfevents import iter_event_files
+        from ..index.tfevents import iter_event_files
 
         if self._is_settled(run, state):
             return
@@ -228,8 +228,8 @@ class LogdirMirror:
         under it. If the index holds fewer points than were written (it was rebuilt), the
         files are written again from the start.
         """
-        from .index import reader
-        from .index.tfevents import ScalarEventWriter
+        from ..index import reader
+        from ..index.tfevents import ScalarEventWriter
 
         count = sum(s["count"] for s in summaries if s["prefix"] == OUTPUT_PREFIX)
         written = state.get("points", 0)
@@ -255,7 +255,7 @@ class LogdirMirror:
 
     def _logged_tags(self, run, state):
         """Tags in the run's own ``.rundb`` event files (read incrementally, cached)."""
-        from .index.tfevents import EventFileReader
+        from ..index.tfevents import EventFileReader
 
         tags = set()
         prefix = OUTPUT_PREFIX + os.sep
@@ -359,7 +359,7 @@ def _hparam_value(value, type_):
         return float(value) if isinstance(value, float) else int(value)
     if isinstance(value, str):
         return value
-    from .ops.flagvals import encode_flag_value
+    from ..ops.flagvals import encode_flag_value
 
     return encode_flag_value(value)
 
@@ -446,7 +446,7 @@ def _load_manifest(logdir):
 
 
 def _save_manifest(logdir, manifest):
-    from .run import write_json_atomic
+    from ..run import write_json_atomic
 
     write_json_atomic(os.path.join(logdir, MANIFEST),
                       {"version": _MANIFEST_VERSION, "runs": manifest})

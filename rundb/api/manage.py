@@ -8,8 +8,9 @@ and ``purge`` removes it for good.
 import os
 import shutil
 
-from .index import reader, store, writer
-from .run import read_meta
+from ..index import reader, store, writer
+from ..index.db import open_home_index
+from ..run import read_meta
 
 
 def _runs(index, run_ids):
@@ -52,7 +53,7 @@ def _remove_tokens(label, tokens):
     return " ".join(out)
 
 
-def label_runs(index, run_ids, **edit):
+def _label_runs(index, run_ids, **edit):
     """Apply one label edit (see :func:`edit_label`) to each run; return the runs."""
     runs = _runs(index, run_ids)
     for run in runs:
@@ -60,7 +61,7 @@ def label_runs(index, run_ids, **edit):
     return runs
 
 
-def tag_runs(index, run_ids, add=(), remove=()):
+def _tag_runs(index, run_ids, add=(), remove=()):
     runs = _runs(index, run_ids)
     for run in runs:
         tags = [t for t in run.tags if t not in remove]
@@ -69,14 +70,14 @@ def tag_runs(index, run_ids, add=(), remove=()):
     return runs
 
 
-def mark_runs(index, run_ids, marked=True):
+def _mark_runs(index, run_ids, marked=True):
     runs = _runs(index, run_ids)
     for run in runs:
         _save(index, run, marked=marked)
     return runs
 
 
-def comment_runs(index, run_ids, comment):
+def _comment_runs(index, run_ids, comment):
     runs = _runs(index, run_ids)
     for run in runs:
         _save(index, run, comment=comment)
@@ -90,7 +91,7 @@ def _save(index, run, **changes):
     store.save_run(index, meta, **changes)
 
 
-def delete_runs(index, home, run_ids):
+def _delete_runs(index, home, run_ids):
     """Move runs to the trash; return them."""
     runs = _runs(index, run_ids)
     os.makedirs(home.trash_dir, exist_ok=True)
@@ -106,7 +107,7 @@ def delete_runs(index, home, run_ids):
     return runs
 
 
-def restore_runs(index, home, run_ids):
+def _restore_runs(index, home, run_ids):
     """Move deleted runs back from the trash; return them."""
     runs = _runs(index, run_ids)
     for run in runs:
@@ -119,7 +120,7 @@ def restore_runs(index, home, run_ids):
     return runs
 
 
-def purge_runs(index, run_ids):
+def _purge_runs(index, run_ids):
     """Remove deleted runs for good: their directories and index rows."""
     runs = _runs(index, run_ids)
     for run in runs:
@@ -128,3 +129,44 @@ def purge_runs(index, run_ids):
         shutil.rmtree(run.dir, ignore_errors=True)
         writer.delete_run_rows(index, run.rid)
     return runs
+
+
+# --- the API: each opens the home's index for one change -------------------------------
+
+
+def label_runs(home, run_ids, **edit):
+    """Edit labels: set=, prepend=, append=, remove=, clear=True; return the runs."""
+    with open_home_index(home) as index:
+        return _label_runs(index, run_ids, **edit)
+
+
+def tag_runs(home, run_ids, add=(), remove=()):
+    with open_home_index(home) as index:
+        return _tag_runs(index, run_ids, add=add, remove=remove)
+
+
+def mark_runs(home, run_ids, marked=True):
+    with open_home_index(home) as index:
+        return _mark_runs(index, run_ids, marked=marked)
+
+
+def comment_runs(home, run_ids, comment):
+    with open_home_index(home) as index:
+        return _comment_runs(index, run_ids, comment=comment)
+
+
+def delete_runs(home, run_ids):
+    """Move runs to the trash (restorable until purged)."""
+    with open_home_index(home) as index:
+        return _delete_runs(index, home, run_ids)
+
+
+def restore_runs(home, run_ids):
+    with open_home_index(home) as index:
+        return _restore_runs(index, home, run_ids)
+
+
+def purge_runs(home, run_ids):
+    """Remove trashed runs for good."""
+    with open_home_index(home) as index:
+        return _purge_runs(index, run_ids)

@@ -23,11 +23,11 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 
-from .errors import EventFileError, ExportError, MetaError
-from .home import Home, meta_dir
-from .index import reader, writer
-from .index.db import BUSY_TIMEOUT_MS, open_index
-from .run import read_meta
+from ..errors import EventFileError, ExportError, MetaError
+from ..home import Home, meta_dir
+from ..index import reader, writer
+from ..index.db import BUSY_TIMEOUT_MS, open_home_index, open_index
+from ..run import read_meta
 
 NOCOPY = ".rundb-nocopy"
 
@@ -59,7 +59,7 @@ class TransferResult:
 # --- export ------------------------------------------------------------------------
 
 
-def export_runs(home, index, dest, run_ids, move=False, progress=None):
+def _export_runs(home, index, dest, run_ids, move=False, progress=None):
     """Copy (or move) runs into the export directory ``dest``.
 
     ``dest`` becomes a rundb home holding the runs; runs already there are skipped.
@@ -108,7 +108,7 @@ def export_runs(home, index, dest, run_ids, move=False, progress=None):
     return result
 
 
-def export_sql(index, path, run_ids):
+def _export_sql(index, path, run_ids):
     """Write the runs' rows of every index table, and the views, to the SQLite file ``path``.
 
     A new file is created; an existing rundb index file gets the runs it lacks (those it
@@ -131,14 +131,14 @@ def export_sql(index, path, run_ids):
     return result
 
 
-def export_csv(index, dest, specs=(), flt=None, columns=None):
+def _export_csv(index, dest, specs=(), flt=None, columns=None):
     """Write one CSV row per selected run, with the columns ``rundb compare`` shows.
 
     :param dest: a file path, or an open text file (e.g. ``sys.stdout``).
     :param columns: query text whose columns are added after the defaults.
     :returns: the number of runs written.
     """
-    from .compare import compare_table
+    from .comparison import compare_table
     from .selection import RunFilter
 
     table = compare_table(index, specs, flt if flt is not None else RunFilter(), columns=columns)
@@ -178,7 +178,7 @@ def copy_index_rows(src_path, dest_path, run_ids, undelete=False, journal_mode=N
         standalone file: the rows are then written once, not to a WAL and again to the file).
     :returns: the ids whose rows were copied.
     """
-    from .sql import sqlite_uri
+    from ..index.sql import sqlite_uri
 
     open_index(dest_path).close()  # create or migrate the destination
     open_index(src_path).close()  # the source at the same schema version
@@ -350,7 +350,7 @@ def archive_runs(path):
     return runs, errors
 
 
-def import_runs(home, index, path, move=False, progress=None):
+def _import_runs(home, index, path, move=False, progress=None):
     """Copy (or move) the runs of an archive into ``home`` and index them.
 
     Runs already in the home are skipped, so importing twice changes nothing. Without
@@ -391,7 +391,7 @@ def import_runs(home, index, path, move=False, progress=None):
 
 
 def _index_placed(index, placed, result, move):
-    from .index.rebuild import index_run_dir
+    from ..index.rebuild import index_run_dir
 
     with index.atomic():
         for run, target, renamed in placed:
@@ -484,6 +484,47 @@ def _touch(path):
 def _call(progress, action, run_id):
     if progress is not None:
         progress(action, run_id)
+
+
+# --- the API -----------------------------------------------------------------------------
+
+
+def export_runs(home, dest, run_ids, move=False, progress=None):
+    """Copy (or move) runs into the export directory ``dest`` (itself a rundb home).
+
+    :returns: :class:`TransferResult` (done, skipped, errors).
+    :raises ExportError: ``dest`` is a file.
+    """
+    with open_home_index(home) as index:
+        return _export_runs(home, index, dest, list(run_ids), move=move, progress=progress)
+
+
+def export_sql(home, path, run_ids):
+    """Write the runs' index rows and the documented views to the SQLite file ``path``.
+
+    :returns: :class:`TransferResult` (done, skipped).
+    """
+    with open_home_index(home) as index:
+        return _export_sql(index, path, list(run_ids))
+
+
+def export_csv(home, dest, specs=(), flt=None, columns=None):
+    """Write one CSV row per selected run (the ``compare`` columns) to a path or text file.
+
+    :returns: the number of runs written.
+    """
+    with open_home_index(home) as index:
+        return _export_csv(index, dest, specs, flt, columns)
+
+
+def import_runs(home, path, move=False, progress=None):
+    """Copy (or move) the runs of an archive into ``home`` and index them.
+
+    :returns: :class:`TransferResult` (done, skipped, errors).
+    :raises ExportError: ``path`` is missing, a file, or holds no runs.
+    """
+    with open_home_index(home) as index:
+        return _import_runs(home, index, path, move=move, progress=progress)
 
 
 __all__ = ["NOCOPY", "TransferResult", "archive_run_dirs", "archive_runs",

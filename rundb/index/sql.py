@@ -20,7 +20,7 @@ import os
 import sqlite3
 import urllib.parse
 
-from .errors import ReadOnlyError, SQLError
+from ..errors import ReadOnlyError, SQLError
 
 __all__ = ["ReadOnlyIndex", "SQLError", "parse_param_value", "query", "sqlite_uri"]
 

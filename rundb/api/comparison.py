@@ -12,10 +12,11 @@ import datetime
 import json
 from dataclasses import dataclass, field
 
-from .errors import QueryError, RunNotFound
-from .index import reader
-from .query import ast
-from .query.catalog import scalar_key_name
+from ..errors import QueryError, RunNotFound
+from ..index import reader
+from ..index.db import open_home_index
+from ..query import ast
+from ..query.catalog import scalar_key_name
 from .selection import RunFilter, select_rids, where_clause
 
 CORE = ("run", "operation", "started", "time", "status", "label")
@@ -93,7 +94,7 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     :param min_col, max_col: a column spec to sort by (ascending / descending).
     :param top: keep only the first N runs after sorting.
     """
-    from .query import compile, parse_colspec
+    from ..query import compile, parse_colspec
 
     flt = flt if flt is not None else RunFilter(include_batch=False)
     reader.reap_gone_runs(index)
@@ -126,7 +127,7 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
 def _columns_query(text):
     if not text:
         return None
-    from .query import parse
+    from ..query import parse
 
     text = text.strip()
     if not text.lower().startswith("select"):
@@ -135,7 +136,7 @@ def _columns_query(text):
 
 
 def _query_rids(index, catalog, query, where, params, specs):
-    from .query import compile
+    from ..query import compile
 
     compiled = compile(ast.Query(columns=(), where=query.where, order_by=query.order_by,
                                  limit=query.limit), catalog, where, params)
@@ -147,7 +148,7 @@ def _column_groups(index, where, params, core, extra, strict, all_scalars):
     """[(columns, SQL condition selecting the group's runs, params)], newest group first.
 
     Runs of an op with a ``compare:`` list form their own group."""
-    from .query import parse_colspecs
+    from ..query import parse_colspecs
 
     rows = index.conn.execute(
         "SELECT a.value, min(r.rid), max(r.created) FROM run_attr a JOIN run r ON r.rid = a.rid "
@@ -177,7 +178,7 @@ def _column_groups(index, where, params, core, extra, strict, all_scalars):
 
 
 def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged, n_core):
-    from .query import compile
+    from ..query import compile
 
     headers, kinds = [], []
     by_rid = {}
@@ -216,7 +217,7 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
 
 
 def _ordered(index, by_rid, order, where, params, catalog):
-    from .query import compile
+    from ..query import compile
 
     query = ast.Query(columns=(), order_by=(order,) if order else ())
     rows = compile(query, catalog, where, params).rows(index.conn)
@@ -255,7 +256,7 @@ def select_run(index, spec=None, flt=None, min_col=None, max_col=None):
 
     :raises RunNotFound: nothing matches (``no matching runs``).
     """
-    from .query import compile, parse_colspec
+    from ..query import compile, parse_colspec
 
     flt = flt or RunFilter()
     if spec or not (min_col or max_col):
@@ -273,7 +274,7 @@ def select_run(index, spec=None, flt=None, min_col=None, max_col=None):
 
 def query_table(index, text, flt=None):
     """Answer a whole query (``select ... where ... order by ... limit ...``)."""
-    from .query import compile, parse
+    from ..query import compile, parse
 
     query = parse(text)
     if not query.columns:
@@ -289,9 +290,9 @@ def query_table(index, text, flt=None):
     return Table(list(compiled.headers), kinds, rows)
 
 
-def run_value(index, run_id, colspec):
+def _run_value(index, run_id, colspec):
     """The value of one column spec for the run with id ``run_id`` (None if it has none)."""
-    from .query import compile, parse_colspec
+    from ..query import compile, parse_colspec
 
     col = parse_colspec(colspec)
     query = ast.Query(columns=(col,))
@@ -300,3 +301,30 @@ def run_value(index, run_id, colspec):
         return None
     value = rows[0][1]
     return _format_time(value) if isinstance(value, datetime.datetime) else value
+
+
+# --- the API -----------------------------------------------------------------------------
+
+
+def compare(home, specs=(), flt=None, **options):
+    """The compare :class:`Table` for the selected runs; see :func:`compare_table`."""
+    with open_home_index(home) as index:
+        return compare_table(index, specs, flt, **options)
+
+
+def select(home, spec=None, flt=None, min_col=None, max_col=None):
+    """One run: ``spec``, else the best by ``min_col``/``max_col``, else the newest."""
+    with open_home_index(home) as index:
+        return select_run(index, spec, flt, min_col, max_col)
+
+
+def run_value(home, run_id, colspec):
+    """The value of one column spec (``.label``, ``=lr``, ``min loss``) for one run."""
+    with open_home_index(home) as index:
+        return _run_value(index, run_id, colspec)
+
+
+def query(home, text, flt=None):
+    """Answer a whole query (select ... where ... order by ... limit ...) as a Table."""
+    with open_home_index(home) as index:
+        return query_table(index, text, flt)

@@ -34,10 +34,10 @@ import shlex
 import shutil
 import struct
 
-from .errors import EventFileError, ExportError, MetaError
+from ..errors import EventFileError, ExportError, MetaError
 from .export import TransferResult, _home_ids
-from .home import META_DIR
-from .run import Run, pid_alive, write_meta
+from ..home import META_DIR
+from ..run import Run, pid_alive, write_meta
 
 GUILD_DIR = ".guild"
 
@@ -151,7 +151,7 @@ def guild_runs(guild_home):
     return runs, errors
 
 
-def import_guild(home, index, guild_home, progress=None):
+def _import_guild(home, index, guild_home, progress=None):
     """Convert and index every run of a Guild home into ``home`` (see the module doc).
 
     Runs already in the home are skipped (so a second import changes nothing); a run
@@ -160,7 +160,7 @@ def import_guild(home, index, guild_home, progress=None):
     :param progress: called as ``progress(action, run_id)``, action ``copy`` or ``skip``.
     :raises ExportError: ``guild_home`` is not a Guild home with runs.
     """
-    from .index.rebuild import index_run_dir
+    from ..index.rebuild import index_run_dir
 
     guild_home = os.path.abspath(guild_home)
     home.ensure()
@@ -397,6 +397,17 @@ def _mtime_us(path):
 def _call(progress, action, run_id):
     if progress is not None:
         progress(action, run_id)
+
+
+def import_guild(home, guild_home, progress=None):
+    """Convert and index the runs of a Guild AI home (never modified) into ``home``.
+
+    :returns: :class:`~rundb.api.export.TransferResult` (done, skipped, errors, warnings).
+    """
+    from ..index.db import open_home_index
+
+    with open_home_index(home) as index:
+        return _import_guild(home, index, guild_home, progress=progress)
 
 
 __all__ = ["GuildRunError", "guild_run_dirs", "guild_runs", "import_guild", "read_guild_run"]

@@ -8,9 +8,9 @@ here and shared by ``runs``, ``compare``, ``select``, ``export`` and the noteboo
 import re
 from dataclasses import dataclass, field
 
-from .errors import AmbiguousRun, RunNotFound
-from .index import reader
-from .run import STATUSES
+from ..errors import AmbiguousRun, RunNotFound
+from ..index import reader
+from ..run import STATUSES
 
 
 @dataclass
@@ -57,7 +57,7 @@ def where_clause(index, flt, now=None):
         conds.append(f"r.status IN ({', '.join('?' for _ in flt.statuses)})")
         params.extend(flt.statuses)
     if flt.started:
-        from .query.timerange import parse_time_range
+        from ..query.timerange import parse_time_range
 
         start, end = parse_time_range(flt.started).bounds_us(now)
         if start is not None:
@@ -75,7 +75,7 @@ def where_clause(index, flt, now=None):
     if not flt.include_batch:
         conds.append("instr(r.op, '+') = 0")
     if flt.filter:
-        from .query import compile_filter, parse_filter
+        from ..query import compile_filter, parse_filter
 
         sql, fparams = compile_filter(parse_filter(flt.filter), reader.catalog(index))
         conds.append(f"({sql})")

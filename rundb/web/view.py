@@ -30,8 +30,8 @@ import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import api
-from .errors import AmbiguousRun, QueryError, RundbError, RunNotFound, TimeRangeError
+from .. import api
+from ..errors import AmbiguousRun, QueryError, RundbError, RunNotFound, TimeRangeError
 
 log = logging.getLogger("rundb")
 
@@ -160,7 +160,7 @@ def _finite(value):
 
 
 def _run_filter(params, **extra):
-    from .selection import RunFilter
+    from ..api.selection import RunFilter
 
     return RunFilter(filter=params.get("filter") or None, **extra)
 
@@ -200,7 +200,7 @@ def _api_compare(home, params):
 
 
 def _api_run(home, params, spec):
-    from .query.catalog import scalar_key_name
+    from ..query.catalog import scalar_key_name
 
     run, summaries = api.run_info(home, spec)
     scalars = [{"key": scalar_key_name(s["prefix"], s["tag"]), **s} for s in summaries]
@@ -281,12 +281,13 @@ def scalar_series(home, spec, key=None, all_scalars=False):
         (``sys/*`` left out unless ``all_scalars``)
     :raises RunNotFound: ``spec`` matches no run
     """
-    from .index import reader
-    from .query.catalog import BARE_PREFIXES, scalar_key_name, split_scalar_key
-    from .selection import select_one
+    from ..index import reader
+    from ..query.catalog import BARE_PREFIXES, scalar_key_name, split_scalar_key
+    from ..api.selection import select_one
+    from ..index.db import open_home_index
 
     prefix, tag = split_scalar_key(key) if key else (None, None)
-    with api.open_home_index(home) as index:
+    with open_home_index(home) as index:
         run = select_one(index, spec)
         points = reader.scalar_points(index, run.rid, prefix=prefix, tag=tag)
     series = {}

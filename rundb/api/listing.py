@@ -1,0 +1,85 @@
+"""Reading runs: lists, counts, one run's details, scalar summaries and series."""
+
+from ..index import reader
+from ..index.db import open_home_index
+from .selection import RunFilter, select_one, select_rids, select_runs, where_clause
+
+
+def runs(home, specs=(), flt=None, limit=None):
+    """Runs matching ``specs`` and the RunFilter ``flt``, newest first."""
+    with open_home_index(home) as index:
+        return select_runs(index, specs, flt, limit)
+
+
+def runs_brief(home, flt=None, limit=None):
+    """Runs matching the RunFilter ``flt``, newest first, without their flags, tags and
+    attributes (half the cost of :func:`runs` over many runs)."""
+    with open_home_index(home) as index:
+        return select_runs(index, (), flt, limit, details=False)
+
+
+def count_runs(home, flt=None):
+    """How many runs pass ``flt``."""
+    with open_home_index(home) as index:
+        where, params = where_clause(index, flt or RunFilter())
+        return index.conn.execute(f"SELECT count(*) FROM run r WHERE {where}", params).fetchone()[0]
+
+
+def run_info(home, spec=None, flt=None):
+    """(Run, [scalar summary dicts]) for one run (default: the newest)."""
+    with open_home_index(home) as index:
+        run = select_one(index, spec, flt)
+        return run, reader.scalar_summaries(index, [run.rid])[run.rid]
+
+
+def scalar_summaries(home, run_ids):
+    """{run id: [scalar summary dicts]} (first/last/min/max value and step, avg, count, total)."""
+    with open_home_index(home) as index:
+        rids = {reader.rid_of(index, i): i for i in run_ids}
+        rids.pop(None, None)
+        found = reader.scalar_summaries(index, list(rids))
+        return {rids[rid]: rows for rid, rows in found.items()}
+
+
+def select_run_ids(home, specs=(), flt=None):
+    """Full ids of the runs ``specs`` and the RunFilter ``flt`` select, newest first."""
+    with open_home_index(home) as index:
+        return [run.id for run in reader.load_runs(index, select_rids(index, specs, flt),
+                                                   details=False)]
+
+
+def runs_by_id(home, run_ids, details=True):
+    """Run records for full run ids, in the order given; ids not in the index are left out.
+
+    Cheaper than :func:`runs` with the ids as specs: each id is one indexed lookup.
+
+    :param details: also load flags, tags and attributes.
+    """
+    with open_home_index(home) as index:
+        rids = [reader.rid_of(index, run_id) for run_id in run_ids]
+        return reader.load_runs(index, [rid for rid in rids if rid is not None], details=details)
+
+
+def scalar_points(home, run_ids):
+    """{run id: [(prefix, tag, step, value, time)]}: every scalar point of the runs, in the
+    order written. Runs not in the index are left out."""
+    with open_home_index(home) as index:
+        out = {}
+        for run_id in run_ids:
+            rid = reader.rid_of(index, run_id)
+            if rid is not None:
+                out[run_id] = reader.scalar_points(index, rid)
+        return out
+
+
+def run_times(home, run_ids):
+    """{run id: (started, stopped)} in microseconds since the epoch (None when not set),
+    for full run ids; ids not in the index are left out."""
+    import json
+
+    with open_home_index(home) as index:
+        rows = index.conn.execute(
+            "SELECT id, started, stopped FROM run WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(run_ids))],
+        )
+        return {run_id: (started, stopped) for run_id, started, stopped in rows}

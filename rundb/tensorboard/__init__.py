@@ -1,0 +1,1 @@
+"""The TensorBoard log-dir mirror (``rundb tensorboard``): an application over :mod:`rundb.api`."""

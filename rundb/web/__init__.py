@@ -1,0 +1,1 @@
+"""The web view (``rundb view``): an application over :mod:`rundb.api`."""
