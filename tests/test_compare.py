@@ -222,7 +222,9 @@ def test_run_specs_errors(cli, home, index):
     result = cli("runs", "info", "abc123")
     assert result.exit_code == 1 and result.stderr == "rundb: no run matches 'abc123'\n"
     assert cli("runs", "info", "9").stderr == "rundb: no run matches '9'\n"
-    assert a.id in cli("runs", "info", a.short_id[:6]).stdout
+    # a 6-character prefix, unless it is all digits (then it is a list position)
+    prefix = a.id[:6] if not a.id[:6].isdigit() else a.id[:8]
+    assert a.id in cli("runs", "info", prefix).stdout
     # an ambiguous prefix names the candidates
     from rundb.errors import AmbiguousRun
     from rundb.api.selection import select_rids
