@@ -15,6 +15,7 @@ The library raises these and never exits or prints; the CLI turns them into one
   x MetaError           a run's meta.json is missing or unreadable
   x IndexSchemaError    index unreadable, or its schema is newer than this rundb
   x ExportError         export/import problems (missing or invalid paths)
+  x UnsafePathError     a path built from outside data leaves its home, or goes through a symlink
   x ReadOnlyError       a write attempted through `rundb sql`
   x SQLError            SQLite rejected a `rundb sql` statement
   x LogdirError         `rundb tensorboard` cannot use a log directory
@@ -99,6 +100,10 @@ class IndexSchemaError(RundbError):
 
 class ExportError(RundbError):
     "Export or import cannot proceed."
+
+
+class UnsafePathError(RundbError):
+    "A path built from data read from outside would leave its home or follow a symlink."
 
 
 class ReadOnlyError(RundbError):

@@ -12,14 +12,13 @@ import time
 from dataclasses import dataclass, field
 
 from .errors import MetaError
-from .home import meta_dir
+from .home import META_DIR, meta_dir
+from .validate import MAX_META_BYTES, STATUSES, check_meta, check_no_symlinks
 
 META_FILE = "meta.json"
 OUTPUT_FILE = "output"
 
 _NOT_IN_META = ("dir", "deleted", "rid")
-
-STATUSES = ("running", "completed", "error", "terminated", "pending", "staged")
 
 
 def now_us():
@@ -85,9 +84,14 @@ def output_path(run_dir):
 
 
 def write_meta(run):
-    """Write ``run`` to its meta.json atomically."""
+    """Write ``run`` to its meta.json atomically, never through a symlink.
+
+    :raises UnsafePathError: ``.rundb`` or meta.json in the run directory is a symlink.
+    """
     path = meta_path(run.dir)
+    check_no_symlinks(run.dir, path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    check_no_symlinks(run.dir, path)
     write_json_atomic(path, run.to_meta())
 
 
@@ -99,7 +103,12 @@ def write_json_atomic(path, data):
     seen half-written, but a power cut may lose the newest version.
     """
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    try:
+        os.remove(tmp)  # a leftover (or a planted symlink) is replaced, never followed
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with open(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
         f.flush()
@@ -109,20 +118,37 @@ def write_json_atomic(path, data):
 
 
 def read_meta(run_dir, deleted=False):
-    """Read the Run stored in ``run_dir``.
+    """Read the Run stored in ``run_dir``, checked against the schema (rundb.validate).
 
-    :raises MetaError: meta.json is missing or not a valid run record (names the run dir).
+    ``.rundb`` and meta.json are never followed when they are symlinks: a run directory
+    from elsewhere cannot make rundb read, or later rewrite, a file outside it.
+
+    :raises MetaError: meta.json is missing, a symlink, or not a valid run record (the
+        message names the run directory and the field).
     """
     path = meta_path(run_dir)
+    if os.path.islink(meta_dir(run_dir)):
+        raise MetaError(f"{run_dir}: {META_DIR} is a symlink")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise MetaError(f"{run_dir}: missing {os.path.join('.rundb', META_FILE)}") from None
-    except (OSError, ValueError) as e:
-        raise MetaError(f"{run_dir}: cannot read meta.json: {e}") from None
-    if not isinstance(data, dict):
-        raise MetaError(f"{run_dir}: cannot read meta.json: expected an object")
+        raise MetaError(f"{run_dir}: missing {os.path.join(META_DIR, META_FILE)}") from None
+    except OSError as e:
+        if os.path.islink(path):
+            raise MetaError(f"{run_dir}: {os.path.join(META_DIR, META_FILE)} is a symlink"
+                            ) from None
+        raise MetaError(f"{run_dir}: cannot read meta.json: {e.strerror or e}") from None
+    try:
+        with open(fd, "rb") as f:
+            raw = f.read(MAX_META_BYTES + 1)
+        if len(raw) > MAX_META_BYTES:
+            raise MetaError(f"{run_dir}: cannot read meta.json: larger than "
+                            f"{MAX_META_BYTES // 2**20} MiB")
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        detail = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise MetaError(f"{run_dir}: cannot read meta.json: {detail}") from None
+    check_meta(data, run_dir)
     try:
         return Run.from_meta(data, dir=run_dir, deleted=deleted)
     except (MetaError, TypeError) as e:

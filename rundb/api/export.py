@@ -23,11 +23,12 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 
-from ..errors import EventFileError, ExportError, MetaError
+from ..errors import ExportError, MetaError, RundbError, UnsafePathError
 from ..home import Home, meta_dir
 from ..index import reader, writer
 from ..index.db import BUSY_TIMEOUT_MS, open_home_index, open_index
 from ..run import read_meta
+from ..validate import check_inside, is_run_id, run_path_or_none
 
 NOCOPY = ".rundb-nocopy"
 
@@ -83,6 +84,9 @@ def _export_runs(home, index, dest, run_ids, move=False, progress=None):
     sources = _run_dirs(index, run_ids)
     for run_id in run_ids:
         src = sources.get(run_id)
+        if not is_run_id(run_id):
+            result.errors.append((run_id, "not a rundb run id (32 lowercase hex characters)"))
+            continue
         target = dest_home.run_dir(run_id)
         if run_id in present or os.path.lexists(target):
             result.skipped.append(run_id)
@@ -93,7 +97,11 @@ def _export_runs(home, index, dest, run_ids, move=False, progress=None):
             result.errors.append((run_id, "not in the index"))
             continue
         try:
+            check_inside(os.path.dirname(src), src)
             _copy_dir(src, target)
+        except UnsafePathError as e:
+            result.errors.append((run_id, str(e)))
+            continue
         except OSError as e:
             result.errors.append((run_id, f"cannot copy {src}: {e}"))
             continue
@@ -292,7 +300,9 @@ def _run_dirs(index, run_ids):
         for run_id, deleted in index.conn.execute(
             f"SELECT id, deleted FROM run WHERE id IN ({marks})", chunk
         ):
-            out[run_id] = os.path.join(home, "trash" if deleted else "runs", run_id)
+            path = run_path_or_none(home, run_id, bool(deleted))
+            if path is not None:
+                out[run_id] = path
     return out
 
 
@@ -320,7 +330,7 @@ def archive_run_dirs(path):
         for name in names:
             run_dir = os.path.join(parent, name)
             if name.startswith(".") or not os.path.isdir(run_dir):
-                continue
+                continue  # (a symlinked run directory is found here, and refused on import)
             if os.path.isdir(meta_dir(run_dir)):
                 found.append(run_dir)
             elif os.path.isdir(os.path.join(run_dir, ".guild")):
@@ -353,6 +363,12 @@ def archive_runs(path):
 def _import_runs(home, index, path, move=False, progress=None):
     """Copy (or move) the runs of an archive into ``home`` and index them.
 
+    The archive is untrusted (see SECURITY.md). Each run is imported all or nothing: it is
+    copied into a staging directory inside the home, its meta.json is checked there
+    (rundb.validate: id, field types, no symlinked metadata) and indexed, and only then is
+    it moved to ``runs/<id>``. A run that fails is reported in ``errors`` and leaves
+    nothing behind; the others are still imported.
+
     Runs already in the home are skipped, so importing twice changes nothing. Without
     ``move`` the archive is never modified; with it, each run leaves the archive only
     once it is indexed here (its rows in the archive's own index go too).
@@ -360,6 +376,8 @@ def _import_runs(home, index, path, move=False, progress=None):
     :param progress: called as ``progress(action, run_id)`` (``copy``, ``move``, ``skip``).
     :raises ExportError: see :func:`archive_run_dirs`.
     """
+    import tempfile
+
     runs, errors = archive_runs(path)
     result = TransferResult(dest=home.path, errors=list(errors))
     home.ensure()
@@ -372,59 +390,73 @@ def _import_runs(home, index, path, move=False, progress=None):
             continue
         present.add(run.id)
         todo.append(run)
-    for start in range(0, len(todo), _RUNS_PER_TRANSACTION):
-        chunk = todo[start : start + _RUNS_PER_TRANSACTION]
-        placed = []
-        for run in chunk:
-            _call(progress, "move" if move else "copy", run.id)
-            target = home.run_dir(run.id)
-            try:
-                renamed = _place(run.dir, target, move)
-            except OSError as e:
-                result.errors.append((run.dir, f"cannot copy: {e}"))
-                continue
-            placed.append((run, target, renamed))
-        _index_placed(index, placed, result, move)
+    stage = tempfile.mkdtemp(prefix=".import-", dir=home.path)
+    try:
+        for start in range(0, len(todo), _RUNS_PER_TRANSACTION):
+            with index.atomic():
+                for run in todo[start : start + _RUNS_PER_TRANSACTION]:
+                    _call(progress, "move" if move else "copy", run.id)
+                    error = _import_one(home, index, run, stage, move)
+                    if error:
+                        result.errors.append((run.dir, error))
+                    else:
+                        result.done.append(run.id)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     if move and result.done:
         _forget_in_archive(path, result.done)
     return result
 
 
-def _index_placed(index, placed, result, move):
+def _import_one(home, index, run, stage, move):
+    """Stage, check, index and place one archive run; None, or why it was not imported.
+
+    The index rows are written in a savepoint that is rolled back on any failure, and the
+    staged copy is removed (or, when it was renamed from the archive, renamed back).
+    """
     from ..index.rebuild import index_run_dir
+    from ..validate import run_dir
 
-    with index.atomic():
-        for run, target, renamed in placed:
-            try:
-                index_run_dir(index, target)
-            except (MetaError, EventFileError, OSError, ValueError) as e:
-                result.errors.append((run.dir, str(e)))
-                _unplace(run.dir, target, renamed)
-                continue
-            result.done.append(run.id)
-    if move:
-        for run, _target, renamed in placed:
-            if run.id in result.done and not renamed:
-                shutil.rmtree(run.dir, ignore_errors=True)
+    staged = os.path.join(stage, "run")
+    renamed = False
+    try:
+        target = run_dir(home, run.id)
+        if os.path.islink(run.dir):
+            return "the run directory is a symlink"
+        renamed = _stage(run.dir, staged, move)
+        with index.atomic():
+            indexed = index_run_dir(index, staged)
+            if indexed.id != run.id:
+                raise MetaError(f"{run.dir}: meta.json changed during the import")
+            if os.path.lexists(target):
+                raise ExportError(f"{target} already exists")
+            os.rename(staged, target)
+        if move and not renamed:
+            shutil.rmtree(run.dir, ignore_errors=True)
+        return None
+    except (RundbError, OSError, ValueError) as e:
+        if renamed and os.path.isdir(staged):
+            os.rename(staged, run.dir)
+        return str(e).replace(staged, run.dir) if isinstance(e, RundbError) else (
+            f"cannot copy: {e}")
+    finally:
+        if os.path.lexists(staged):
+            shutil.rmtree(staged, ignore_errors=True)
 
 
-def _place(src, target, move):
-    """Put a copy of run directory ``src`` at ``target``; True if it was renamed there."""
+def _stage(src, staged, move):
+    """Put a copy of run directory ``src`` at ``staged``; True if it was renamed there.
+
+    Symlinks are copied as links, never followed.
+    """
     if move:
         try:
-            os.rename(src, target)
+            os.rename(src, staged)
             return True
         except OSError:
-            pass  # another file system: copy, and remove the source once indexed
-    _copy_dir(src, target)
+            pass  # another file system: copy, and remove the source once placed
+    shutil.copytree(src, staged, symlinks=True)
     return False
-
-
-def _unplace(src, target, renamed):
-    if renamed:
-        os.rename(target, src)
-    else:
-        shutil.rmtree(target, ignore_errors=True)
 
 
 def _forget_in_archive(path, run_ids):

@@ -34,10 +34,11 @@ import shlex
 import shutil
 import struct
 
-from ..errors import EventFileError, ExportError, MetaError
+from ..errors import ExportError, RundbError
 from .export import TransferResult, _home_ids
 from ..home import META_DIR
 from ..run import Run, pid_alive, write_meta
+from ..validate import is_run_id
 
 GUILD_DIR = ".guild"
 
@@ -105,6 +106,8 @@ def read_guild_run(run_dir):
             detail = " ".join(str(e).split())
             raise GuildRunError(f"invalid YAML in attribute '{name}': {detail}") from None
     run_id = os.path.basename(os.path.normpath(run_dir))
+    if not is_run_id(run_id):
+        raise GuildRunError(f"{run_id!r} is not a run id (32 lowercase hex characters)")
     opref = _opref_line(guild_dir, attrs)
     run = Run(
         id=run_id,
@@ -193,13 +196,13 @@ def _import_guild(home, index, guild_home, progress=None):
             _call(progress, "copy", run.id)
             try:
                 placed.append((run, _convert(home, run, guild_runs_dir)))
-            except (OSError, GuildRunError) as e:
+            except (OSError, RundbError) as e:
                 result.errors.append((run.dir, f"cannot copy: {e}"))
         with index.atomic():
             for run, target in placed:
                 try:
                     index_run_dir(index, target)
-                except (MetaError, EventFileError, OSError, ValueError) as e:
+                except (RundbError, OSError, ValueError) as e:
                     result.errors.append((run.dir, str(e)))
                     shutil.rmtree(target, ignore_errors=True)
                     continue

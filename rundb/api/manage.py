@@ -3,6 +3,11 @@
 Every change reaches the run's meta.json and the index in one step (rundb.index.store);
 deletion moves the run directory to the home's trash, where ``restore`` finds it again
 and ``purge`` removes it for good.
+
+The index may come from elsewhere (a home rsynced from a cluster, an export directory), so
+no path is taken from it: each run's directory is rebuilt from its id through
+:func:`rundb.validate.run_dir`, which refuses ids rundb cannot have made and directories
+that lead outside the home, before anything is written, moved or deleted.
 """
 
 import os
@@ -11,11 +16,20 @@ import shutil
 from ..index import reader, store, writer
 from ..index.db import open_home_index
 from ..run import read_meta
+from ..validate import check_inside, run_dir
 
 
 def _runs(index, run_ids):
+    """The runs, each with ``dir`` checked (see the module docstring).
+
+    :raises UnsafePathError: a run's id or directory is unsafe; nothing has changed yet.
+    """
     rids = [rid for rid in (reader.rid_of(index, i) for i in run_ids) if rid is not None]
-    return reader.load_runs(index, rids)
+    runs = reader.load_runs(index, rids)
+    home = reader.home_path(index)
+    for run in runs:
+        run.dir = run_dir(home, run.id, run.deleted)
+    return runs
 
 
 def edit_label(label, set=None, prepend=None, append=None, remove=None, clear=False):
@@ -92,43 +106,62 @@ def _save(index, run, **changes):
 
 
 def _delete_runs(index, home, run_ids):
-    """Move runs to the trash; return them."""
+    """Move runs to the trash; return them.
+
+    :raises UnsafePathError: see :func:`_runs` (no run is touched then).
+    """
     runs = _runs(index, run_ids)
     os.makedirs(home.trash_dir, exist_ok=True)
     for run in runs:
         if run.deleted:
             continue
-        dest = home.run_dir(run.id, deleted=True)
-        if os.path.exists(run.dir):
-            if os.path.exists(dest):
-                shutil.rmtree(dest)
+        dest = run_dir(home, run.id, deleted=True)
+        if os.path.lexists(run.dir):
+            if os.path.lexists(dest):
+                _remove(home.trash_dir, dest)
             os.replace(run.dir, dest)
         writer.update_run(index, run.id, deleted=True)
     return runs
 
 
 def _restore_runs(index, home, run_ids):
-    """Move deleted runs back from the trash; return them."""
+    """Move deleted runs back from the trash; return them.
+
+    :raises UnsafePathError: see :func:`_runs` (no run is touched then).
+    """
     runs = _runs(index, run_ids)
     for run in runs:
         if not run.deleted:
             continue
-        dest = home.run_dir(run.id)
-        if os.path.exists(run.dir) and not os.path.exists(dest):
+        dest = run_dir(home, run.id)
+        if os.path.lexists(run.dir) and not os.path.lexists(dest):
             os.replace(run.dir, dest)
         writer.update_run(index, run.id, deleted=False)
     return runs
 
 
 def _purge_runs(index, run_ids):
-    """Remove deleted runs for good: their directories and index rows."""
+    """Remove deleted runs for good: their directories and index rows.
+
+    :raises UnsafePathError: see :func:`_runs` (no run is touched then).
+    """
     runs = _runs(index, run_ids)
     for run in runs:
         if not run.deleted:
             continue
-        shutil.rmtree(run.dir, ignore_errors=True)
+        _remove(os.path.dirname(run.dir), run.dir)
         writer.delete_run_rows(index, run.rid)
     return runs
+
+
+def _remove(parent, path):
+    """Remove the run directory ``path`` (its links are removed, never followed)."""
+    if os.path.islink(path):
+        os.remove(path)
+        return
+    if os.path.lexists(path):
+        check_inside(parent, path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # --- the API: each opens the home's index for one change -------------------------------

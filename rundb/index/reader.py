@@ -6,6 +6,7 @@ import os
 
 from ..query.catalog import Catalog, ScalarKey
 from ..run import Run, process_gone, read_meta, write_meta
+from ..validate import run_path_or_none
 from . import writer
 from .writer import decode_flag
 
@@ -68,7 +69,8 @@ def _run_from_row(row, home):
         id=id_, op=op, status=status, created=created, started=started, stopped=stopped,
         exit_status=exit_status, label=label, comment=comment, marked=bool(marked),
         parent=parent, sourcecode_digest=digest, host=host, user=user, pid=pid,
-        dir=os.path.join(home, "trash" if deleted else "runs", id_), deleted=bool(deleted),
+        # None for an id rundb cannot have made (a hostile index): no path is built from it.
+        dir=run_path_or_none(home, id_, bool(deleted)), deleted=bool(deleted),
     )
     run.rid = rid
     return run

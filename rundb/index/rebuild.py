@@ -9,7 +9,7 @@ and TF event files anywhere in the run (scalars logged through the API live in
 import os
 from dataclasses import dataclass, field
 
-from ..errors import EventFileError, MetaError
+from ..errors import MetaError, RundbError
 from ..output import read_output
 from ..query.catalog import OUTPUT_PREFIX
 from ..run import read_meta
@@ -54,7 +54,11 @@ def derive_scalars(run):
 
     series = {}
     if run.output_scalars is not None:
-        parser = OutputScalarParser.from_config(run.output_scalars)
+        try:
+            parser = OutputScalarParser.from_config(run.output_scalars)
+        except (TypeError, ValueError, RundbError) as e:
+            raise MetaError(f"{run.dir}: invalid meta.json: field 'output_scalars': {e}"
+                            ) from None
         for time_ms, lines in _blocks(read_output(run.dir)):
             found = parser.feed_text("\n".join(lines) + "\n")
             writer.merge_series(series, {
@@ -102,7 +106,7 @@ def build_index(home, path, progress=None):
                 for run_dir, deleted in dirs[start : start + _RUNS_PER_TRANSACTION]:
                     try:
                         index_run_dir(index, run_dir, deleted)
-                    except (MetaError, EventFileError) as e:
+                    except RundbError as e:
                         result.errors.append(str(e))
                     else:
                         result.indexed += 1
