@@ -12,10 +12,12 @@ import click
 
 # name -> (module in rundb_cli, attribute, one-line help shown by `rundb --help`)
 COMMANDS = {
+    "cat": ("files", "cat", "Print a run's output or one of its files (-f to follow)."),
     "compare": ("compare", "compare", "Compare run flags and scalars in a table, CSV or JSON."),
     "export": ("export", "export", "Export runs to a directory, an SQLite file or CSV."),
     "import": ("export", "import_runs", "Import runs from an export, a home or a Guild home."),
     "index": ("index", "index", "Rebuild or check the index."),
+    "ls": ("files", "ls", "List a run's files with their sizes."),
     "label": ("runs", "label", "Set, change or clear run labels."),
     "mark": ("runs", "mark", "Mark runs (or clear marks with --clear)."),
     "comment": ("runs", "comment", "Set or clear a run's comment."),
@@ -35,7 +37,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 #: Commands that never log: they skip importing and configuring logging (start-up time).
 QUIET = frozenset({"runs", "compare", "select", "query", "sql", "label", "mark", "comment",
-                   "tag", "untag"})
+                   "tag", "untag", "cat", "ls", "diff", "watch"})
 
 
 class RundbGroup(click.Group):

@@ -70,15 +70,19 @@ def list_runs(home, specs, limit, all_, deleted, as_json, **kw):
 @click.argument("spec", required=False)
 @filter_options
 @click.option("-s", "--all-scalars", is_flag=True, help="Include sys/* scalars.")
+@click.option("--files", "with_files", is_flag=True, help="List the run's files too.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_home
-def info(home, spec, all_scalars, as_json, **kw):
+def info(home, spec, all_scalars, with_files, as_json, **kw):
     """Show a run's attributes, flags and scalars (default: the newest run)."""
     run, summaries = api.run_info(home, spec, run_filter(kw))
     summaries = [s for s in summaries if all_scalars or not s["tag"].startswith("sys/")]
+    files = api.run_files(home, run.id)[1] if with_files else None
     if as_json:
         data = _run_json(run)
         data["scalars"] = {_key(s): [s["last_val"], s["last_step"]] for s in summaries}
+        if files is not None:
+            data["files"] = {f.path: f.size for f in files}
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     from rundb.ops.flagvals import encode_flag_value
@@ -91,6 +95,12 @@ def info(home, spec, all_scalars, as_json, **kw):
     click.echo("scalars:")
     for s in summaries:
         click.echo(f"  {_key(s)}: {s['last_val']:f} (step {s['last_step']})")
+    if files is not None:
+        from .files import human_size
+
+        click.echo("files:")
+        for f in files:
+            click.echo(f"  {f.path}" + ("" if f.is_dir else f" ({human_size(f.size)})"))
 
 
 def _key(s):

@@ -19,6 +19,8 @@ The library raises these and never exits or prints; the CLI turns them into one
   x ReadOnlyError       a write attempted through `rundb sql`
   x SQLError            SQLite rejected a `rundb sql` statement
   x LogdirError         `rundb tensorboard` cannot use a log directory
+  x RunFileError        a run's file is missing or outside its run directory
+  x DiffError           `rundb diff` needs two runs
 """
 
 
@@ -116,3 +118,11 @@ class SQLError(RundbError):
 
 class LogdirError(RundbError):
     "The log directory cannot be used (not empty and not made by rundb tensorboard)."
+
+
+class RunFileError(RundbError):
+    "A run's file cannot be read: missing, or outside the run directory."
+
+
+class DiffError(RundbError):
+    "Runs cannot be compared (fewer than two selected)."

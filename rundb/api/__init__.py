@@ -23,6 +23,7 @@ module             functions
 ``sql``            sql_query
 ``export``         export_runs, export_sql, export_csv, archive_runs, import_runs
 ``guild_import``   guild_runs, import_guild
+``files``          run_file, read_run_file, follow_run_file, run_is_running, run_files
 ``selection``      RunFilter (run selection shared by the modules above)
 =================  ==============================================================
 """
@@ -41,6 +42,7 @@ _AREAS = {
     "sql": ("sql_query",),
     "export": ("export_runs", "export_sql", "export_csv", "archive_runs", "import_runs"),
     "guild_import": ("guild_runs", "import_guild"),
+    "files": ("run_file", "read_run_file", "follow_run_file", "run_is_running", "run_files"),
     "selection": ("RunFilter",),
 }
 _INFRA = {"open_home_index": "rundb.index.db"}

@@ -176,3 +176,9 @@ def _chunks(items, size=900):
     items = list(items)
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def run_state(index, run_id):
+    """(status, pid, host) of one run, or None when it is not in the index."""
+    return index.conn.execute(
+        "SELECT status, pid, host FROM run WHERE id = ?", (run_id,)).fetchone()

@@ -98,6 +98,26 @@ class Run:
         """A path under the run's ``.rundb`` directory (``run.rundb_path("output")``)."""
         return os.path.join(self._record.dir, META_DIR, *parts)
 
+    def files(self, pattern=None, all=False, full_path=False):
+        """Paths of the run's files (relative to its directory unless ``full_path``),
+        sorted; ``pattern`` is a directory of the run or a glob; ``.rundb/`` only with
+        ``all``."""
+        from ..runfiles import list_files
+
+        found = list_files(self._record.dir, pattern, all)
+        return [os.path.join(self._record.dir, f.path) if full_path else f.path
+                for f in found]
+
+    def output(self):
+        """The run's captured output (stdout and stderr as printed), as text."""
+        from ..runfiles import output_file
+
+        try:
+            with open(output_file(self._record.dir), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
     # attributes
 
     @property
