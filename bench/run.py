@@ -82,6 +82,15 @@ def run(quick=False, full=False):
                     unit="runs/s"))
     rows.append(row("index rebuild (1,000 x 100)", rebuild["points_per_s"], None, "",
                     unit="points/s"))
+    import bench_provenance
+
+    prov = bench_provenance.run()
+    rows.append(row("provenance: added to run start (before the child starts)",
+                    prov["before_start_ms"], None, "< 50 ms", unit="ms"))
+    rows.append(row("provenance: in the runner once the child runs (git + cached packages)",
+                    prov["git_ms"] + prov["packages_cached_ms"], None, "< 50 ms", unit="ms"))
+    rows.append(row(f"provenance: package set after an install ({prov['packages']} packages)",
+                    prov["packages_uncached_ms"], None, "< 50 ms", unit="ms"))
     import bench_query
 
     q = bench_query.run()

@@ -14,6 +14,7 @@ import click
 COMMANDS = {
     "cat": ("files", "cat", "Print a run's output or one of its files (-f to follow)."),
     "compare": ("compare", "compare", "Compare run flags and scalars in a table, CSV or JSON."),
+    "diff": ("diff", "diff", "Show how two runs differ (flags, scalars, packages, source)."),
     "export": ("export", "export", "Export runs to a directory, an SQLite file or CSV."),
     "import": ("export", "import_runs", "Import runs from an export, a home or a Guild home."),
     "index": ("index", "index", "Rebuild or check the index."),

@@ -129,7 +129,25 @@ def _info_fields(run):
         ("command", shlex.join(cmd) if isinstance(cmd, list) else (cmd or "")),
         ("exit_status", "" if run.exit_status is None else run.exit_status),
         ("pid", run.pid or ""),
+        *_provenance_fields(run),
     ]
+    return fields
+
+
+#: Attributes recording what produced a run (rundb.ops.provenance), as runs info shows them.
+PROVENANCE = ("vcs_commit", "python_version", "python_exe", "platform", "command_line",
+              "packages")
+
+
+def _provenance_fields(run):
+    import shlex
+
+    fields = [("host", run.host or ""), ("user", run.user or "")]
+    for name in PROVENANCE:
+        value = run.attrs.get(name)
+        if isinstance(value, list):
+            value = shlex.join(str(v) for v in value)
+        fields.append((name, "" if value is None else value))
     return fields
 
 
@@ -141,6 +159,8 @@ def _run_json(run):
         "comment": run.comment, "parent": run.parent,
         "sourcecode_digest": run.sourcecode_digest, "run_dir": run.dir,
         "exit_status": run.exit_status, "flags": run.flags,
+        "host": run.host, "user": run.user,
+        **{name: run.attrs.get(name) for name in PROVENANCE},
     }
 
 

@@ -24,6 +24,8 @@ module             functions
 ``export``         export_runs, export_sql, export_csv, archive_runs, import_runs
 ``guild_import``   guild_runs, import_guild
 ``files``          run_file, read_run_file, follow_run_file, run_is_running, run_files
+``diff``           diff_pair, diff_runs, diff_run_sources, diff_run_outputs,
+                   run_packages
 ``selection``      RunFilter (run selection shared by the modules above)
 =================  ==============================================================
 """
@@ -43,6 +45,7 @@ _AREAS = {
     "export": ("export_runs", "export_sql", "export_csv", "archive_runs", "import_runs"),
     "guild_import": ("guild_runs", "import_guild"),
     "files": ("run_file", "read_run_file", "follow_run_file", "run_is_running", "run_files"),
+    "diff": ("diff_pair", "diff_runs", "diff_run_sources", "diff_run_outputs", "run_packages"),
     "selection": ("RunFilter",),
 }
 _INFRA = {"open_home_index": "rundb.index.db"}

@@ -92,7 +92,26 @@ def index_run_dir(index, run_dir, deleted=False):
             writer.delete_run_rows(index, old)
         rid = writer.insert_run(index, run)
         writer.add_series(index, rid, series)
+        _index_package_set(index, run)
     return run
+
+
+def _index_package_set(index, run):
+    """The run's package set from its ``.rundb/packages.json`` (a link to the home's copy)."""
+    import json
+
+    from . import packages
+
+    digest = run.attrs.get("packages")
+    if not isinstance(digest, str) or packages.has_package_set(index, digest):
+        return
+    try:
+        with open(os.path.join(run.dir, ".rundb", "packages.json"), encoding="utf-8") as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return
+    if isinstance(found, dict):
+        packages.store_package_set(index, digest, found)
 
 
 def build_index(home, path, progress=None):

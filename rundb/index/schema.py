@@ -156,7 +156,16 @@ JOIN run r ON r.rid = s.rid
 JOIN scalar_key k ON k.id = s.key;
 """
 
+# Installed-package sets, stored once each and referred to by digest from the run
+# attribute ``packages`` (so 10,000 runs with one environment hold one copy).
+_V2_PACKAGE_SETS = """
+CREATE TABLE package_set (
+    digest   TEXT PRIMARY KEY,
+    packages TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
 #: Ordered migrations; migration N brings user_version from N-1 to N.
-MIGRATIONS = [_V1]
+MIGRATIONS = [_V1, _V2_PACKAGE_SETS]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,11 +34,14 @@ def new_run(home, index, op, flags, *, label="", tags=(), parent=None, attrs=Non
     run_dir = home.run_dir(run_id)
     os.makedirs(meta_dir(run_dir))
     started = now_us() if status == "running" else None
+    from .provenance import basic_attrs
+
+    attrs = {**basic_attrs(), **(attrs or {})}
     run = Run(
         id=run_id, op=op, status=status, created=now_us(), started=started,
         label=label, parent=parent, host=this_host(), user=_user(),
         pid=os.getpid() if status == "running" else None,
-        flags=dict(flags), tags=list(tags), attrs=dict(attrs or {}),
+        flags=dict(flags), tags=list(tags), attrs=attrs,
         output_scalars=output_scalars, dir=run_dir,
     )
     if sourcecode_root:
@@ -88,7 +91,10 @@ def execute(home, index, run, argv, env=None, echo=True):
         return store.save_run(index, run, status="error", stopped=now_us(), exit_status=127,
                               pid=None)
     _widen_pipes(proc)
-    store.save_run(index, run, attrs={**run.attrs, "child_pid": proc.pid})
+    # What produced the run is gathered once its process is on its way (a git process
+    # and, when not cached, the package metadata cost more than the start budget).
+    store.save_run(index, run, attrs={**run.attrs, "child_pid": proc.pid,
+                                      **record_provenance(home, index, run)})
 
     def forward(signum, _frame):
         terminated.append(signum)
@@ -115,6 +121,27 @@ def execute(home, index, run, argv, env=None, echo=True):
         status, exit_status = "error", exit_code
     return store.save_run(index, run, status=status, stopped=now_us(), exit_status=exit_status,
                           pid=None)
+
+
+def record_provenance(home, index, run):
+    """Provenance attributes of a started run (see rundb.ops.provenance); its package
+    set goes into the index once. Never raises: a failure is a warning."""
+    from ..index.packages import has_package_set, store_package_set
+    from .provenance import read_package_set, run_provenance
+
+    op = run.attrs.get("op")
+    project_dir = op.get("project_dir") if isinstance(op, dict) else None
+    try:
+        attrs, packages = run_provenance(home, project_dir, run.dir)
+        digest = attrs.get("packages")
+        if digest and packages is None and not has_package_set(index, digest):
+            packages = read_package_set(home, digest, run.dir)
+        if digest and packages is not None:
+            store_package_set(index, digest, packages)
+    except Exception as e:  # noqa: BLE001 - provenance must never fail a run
+        log.warning(f"cannot record the run's environment: {e}")
+        return {}
+    return attrs
 
 
 def _follow(proc, output, echo):
