@@ -47,13 +47,22 @@ def run_file_path(run_dir, path):
     if os.path.isabs(path):
         raise RunFileError(f"{path}: give a path relative to the run directory")
     full = os.path.realpath(os.path.join(root, path))
-    if full != root and not full.startswith(root + os.sep):
-        raise RunFileError(f"{path}: outside the run directory")
+    _check_inside(root, path, full)
     if os.path.isdir(full):
         raise RunFileError(f"{path}: is a directory (try 'rundb ls')")
     if not os.path.isfile(full):
         raise RunFileError(f"{path}: no such file in run {os.path.basename(root)[:8]}")
     return full
+
+
+def _check_inside(root, given, full):
+    from .errors import UnsafePathError
+    from .validate import check_inside
+
+    try:
+        check_inside(root, full)
+    except UnsafePathError:
+        raise RunFileError(f"{given}: outside the run directory") from None
 
 
 def output_file(run_dir):
@@ -71,8 +80,8 @@ def list_files(run_dir, pattern=None, all_=False):
     match = None
     if pattern:
         sub = os.path.realpath(os.path.join(root, pattern))
-        if sub != root and not sub.startswith(root + os.sep):
-            raise RunFileError(f"{pattern}: outside the run directory")
+        if sub != root:
+            _check_inside(root, pattern, sub)
         if os.path.isdir(sub):
             start = sub
         else:
