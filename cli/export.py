@@ -31,8 +31,10 @@ def _preview(header, runs):
 
 
 def _report_errors(errors, verb):
+    from rundb.text import printable
+
     for where, msg in errors:
-        click.echo(f"rundb: cannot {verb} {where}: {msg}", err=True)
+        click.echo(printable(f"rundb: cannot {verb} {where}: {msg}"), err=True)
 
 
 @click.command(name="export")

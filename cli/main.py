@@ -64,7 +64,9 @@ class RundbGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RundbError as e:
-            click.echo(f"rundb: {e}", err=True)
+            from rundb.text import printable
+
+            click.echo(f"rundb: {printable(str(e))}", err=True)
             ctx.exit(e.exit_code)
 
 
@@ -74,7 +76,9 @@ def _setup_logging(debug):
 
     class Formatter(logging.Formatter):
         def format(self, record):
-            msg = record.getMessage()
+            from rundb.text import printable
+
+            msg = printable(record.getMessage())
             if record.levelno >= logging.ERROR:
                 return f"ERROR: [rundb] {msg}"
             if record.levelno >= logging.WARNING:

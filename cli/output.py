@@ -14,9 +14,16 @@ SCALAR = "scalar"
 
 
 def table_text(headers, rows, kinds=None):
-    """Aligned columns; scalar values as %f, booleans yes/no, None blank."""
+    """Aligned columns; scalar values as %f, booleans yes/no, None blank.
+
+    Control characters in any cell or header are shown as escapes (rundb.text.printable):
+    a label or flag from an imported run cannot drive the terminal.
+    """
+    from rundb.text import printable
+
     kinds = kinds or [None] * len(headers)
-    cells = [[_cell(v, k) for v, k in zip(row, kinds)] for row in rows]
+    headers = [printable(h) for h in headers]
+    cells = [[printable(_cell(v, k)) for v, k in zip(row, kinds)] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
@@ -73,7 +80,8 @@ def emit(headers, rows, kinds=None, csv_path=None, as_json=False):
     if csv_path:
         text = csv_text(headers, rows)
         if csv_path == "-":
-            sys.stdout.write(text) if not _in_click() else click.echo(text, nl=False)
+            # color=True: click would otherwise strip ESC sequences from data in a pipe.
+            sys.stdout.write(text) if not _in_click() else click.echo(text, nl=False, color=True)
             return
         with open(csv_path, "w", newline="", encoding="utf-8") as f:
             f.write(text)

@@ -31,6 +31,10 @@ def run_line(index, run):
 
 
 def format_lines(rows):
+    """Aligned lines of text cells, control characters escaped (rundb.text.printable)."""
+    from rundb.text import printable
+
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
@@ -86,21 +90,22 @@ def info(home, spec, all_scalars, with_files, as_json, **kw):
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     from rundb.ops.flagvals import encode_flag_value
+    from rundb.text import printable
 
     for name, value in _info_fields(run):
-        click.echo(f"{name}: {value}")
+        click.echo(f"{name}: {printable(value)}")
     click.echo("flags:")
     for name in sorted(run.flags):
-        click.echo(f"  {name}: {encode_flag_value(run.flags[name])}")
+        click.echo(f"  {printable(name)}: {printable(encode_flag_value(run.flags[name]))}")
     click.echo("scalars:")
     for s in summaries:
-        click.echo(f"  {_key(s)}: {s['last_val']:f} (step {s['last_step']})")
+        click.echo(f"  {printable(_key(s))}: {s['last_val']:f} (step {s['last_step']})")
     if files is not None:
         from .files import human_size
 
         click.echo("files:")
         for f in files:
-            click.echo(f"  {f.path}" + ("" if f.is_dir else f" ({human_size(f.size)})"))
+            click.echo(f"  {printable(f.path)}" + ("" if f.is_dir else f" ({human_size(f.size)})"))
 
 
 def _key(s):
@@ -125,7 +130,7 @@ def _info_fields(run):
         ("comment", run.comment),
         ("parent", run.parent or ""),
         ("sourcecode_digest", run.sourcecode_digest or ""),
-        ("run_dir", run.dir),
+        ("run_dir", run.dir or ""),
         ("command", shlex.join(cmd) if isinstance(cmd, list) else (cmd or "")),
         ("exit_status", "" if run.exit_status is None else run.exit_status),
         ("pid", run.pid or ""),

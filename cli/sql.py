@@ -6,6 +6,9 @@ from rundb import api
 
 from .options import pass_home
 
+#: Seconds a statement may run by default when a person is watching (stdout is a terminal).
+TERMINAL_TIMEOUT = 5.0
+
 
 @click.command(name="sql")
 @click.argument("statement")
@@ -16,13 +19,19 @@ from .options import pass_home
               help="Bind the ? placeholders, in order, to the items of a JSON list.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
+@click.option("--timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help=f"Stop the statement after SECONDS (0: no limit). Default "
+                   f"{TERMINAL_TIMEOUT:g} s when the output is a terminal, else no limit.")
+@click.option("--max-result-mb", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Refuse results larger than N MiB (default 256).")
 @pass_home
-def sql(home, statement, named, positional, as_csv, as_json):
+def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result_mb):
     """Run one read-only SQL STATEMENT against the index.
 
     The views runs, flags, tags, attrs, scalars and scalar_summary are documented in
     docs/sql.md. Statements that would change anything (INSERT, UPDATE, DELETE, DROP,
-    CREATE, ATTACH, PRAGMA assignments) are refused.
+    CREATE, ATTACH, PRAGMA assignments) are refused, as are functions that expose memory or
+    load code (fts3_tokenizer, load_extension); one value may not exceed 32 MiB.
 
     \b
     Examples:
@@ -33,7 +42,12 @@ def sql(home, statement, named, positional, as_csv, as_json):
     if as_csv and as_json:
         raise click.UsageError("--csv and --json cannot be used together")
     params = _params(named, positional)
-    headers, rows = api.sql_query(home, statement, params)
+    if timeout is None:
+        import sys
+
+        timeout = TERMINAL_TIMEOUT if sys.stdout.isatty() else 0
+    max_bytes = int(max_result_mb * 2**20) if max_result_mb else None
+    headers, rows = api.sql_query(home, statement, params, timeout=timeout, max_bytes=max_bytes)
     _print(headers, rows, as_csv, as_json)
 
 
@@ -76,7 +90,7 @@ def _print(headers, rows, as_csv, as_json):
         out = csv.writer(buf, lineterminator="\n")
         out.writerow(headers)
         out.writerows(["" if v is None else v for v in row] for row in rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(buf.getvalue(), nl=False, color=True)  # data: ESC kept, not stripped
     elif headers:
         click.echo(_table(headers, rows))
 
@@ -84,7 +98,10 @@ def _print(headers, rows, as_csv, as_json):
 def _table(headers, rows):
     # Numbers right-aligned, everything else left; NULL prints as nothing. Full precision:
     # this is raw data, not a report.
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    from rundb.text import printable
+
+    headers = [printable(h) for h in headers]
+    cells = [["" if v is None else printable(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     numeric = [
         any(row[i] is not None for row in rows)

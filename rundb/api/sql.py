@@ -3,15 +3,18 @@
 from ..index.db import open_home_index
 
 
-def sql_query(home, statement, params=None):
+def sql_query(home, statement, params=None, timeout=None, max_bytes=None):
     """Run one read-only SQL statement against the index; return (column names, rows).
 
     :param params: a dict for ``:name`` parameters or a list for ``?`` parameters.
+    :param timeout: seconds the statement may run (None or 0: no limit).
+    :param max_bytes: cap on the result's size (None: the default, 256 MiB).
     :raises ReadOnlyError: the statement would change the index.
     :raises SQLError: SQLite rejected the statement (its message).
     """
-    from ..index.sql import query
+    from ..index.sql import DEFAULT_MAX_RESULT_BYTES, query
 
     with open_home_index(home):
         pass  # create or migrate the index, so the read-only connection finds the schema
-    return query(home.index_path, statement, params)
+    return query(home.index_path, statement, params, timeout=timeout,
+                 max_bytes=max_bytes or DEFAULT_MAX_RESULT_BYTES)

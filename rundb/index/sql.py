@@ -12,12 +12,23 @@ write path:
 A refused statement raises :class:`~rundb.errors.ReadOnlyError` naming what was refused;
 any other SQLite error raises :class:`SQLError` with SQLite's own message.
 
+The statement may also come from a script someone else wrote, so its cost is bounded too:
+
+* a time limit (``timeout``), checked by SQLite's progress handler: an endless recursive
+  CTE stops with one clear error;
+* a cap on any one value (``SQLITE_LIMIT_LENGTH``): ``randomblob(1e9)``, ``zeroblob``,
+  ``group_concat`` or ``replace`` cannot allocate without bound;
+* a cap on the whole result (``max_bytes``), counted while rows are fetched;
+* a deny-list of functions that expose memory or load code (``fts3_tokenizer`` returns a
+  pointer; ``load_extension``), refused by the authorizer.
+
 Plain ``sqlite3`` only: sqlite-utils imports pandas and numpy when they are installed.
 """
 
 import json
 import os
 import sqlite3
+import time
 import urllib.parse
 
 from ..errors import ReadOnlyError, SQLError
@@ -49,6 +60,19 @@ _READ_PRAGMAS_WITH_ARG = frozenset((
 
 # Pragmas without an argument that still do something besides reading.
 _ACTING_PRAGMAS = frozenset(("optimize", "wal_checkpoint", "incremental_vacuum", "shrink_memory"))
+
+#: Functions never allowed: they expose memory addresses or load code.
+DENIED_FUNCTIONS = frozenset(("fts3_tokenizer", "load_extension", "fts5", "readfile",
+                              "writefile", "edit", "sqlite_dbpage"))
+
+#: Largest single value (string or blob) a statement may build.
+MAX_VALUE_BYTES = 32 * 1024 * 1024
+
+#: Default cap on the size of a whole result.
+DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
+
+# SQLite virtual-machine steps between two checks of the time limit (~1 ms of work).
+_PROGRESS_STEPS = 10_000
 
 # Human names for the authorizer codes we refuse, for the error message.
 _ACTION_NAMES = {
@@ -98,8 +122,13 @@ class _Authorizer:
 
     def __init__(self):
         self.refused = None
+        self.denied_function = None
 
     def __call__(self, action, arg1, arg2, _db, _trigger):
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
+            if self.denied_function is None:
+                self.denied_function = arg2.lower()
+            return sqlite3.SQLITE_DENY
         if action in _READ_ACTIONS:
             return sqlite3.SQLITE_OK
         if action in _SCHEMA_WRITES and arg1 in _SCHEMA_TABLES:
@@ -118,10 +147,12 @@ class _Authorizer:
 class ReadOnlyIndex:
     """A connection to an SQLite file that cannot change it; see the module docstring.
 
+    :param timeout: seconds a statement may run (None or 0: no limit).
+    :param max_bytes: largest result :meth:`execute` returns (None: no limit).
     :raises SQLError: the file cannot be opened.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, timeout=None, max_bytes=DEFAULT_MAX_RESULT_BYTES):
         if not os.path.exists(path):
             raise SQLError(f"no index at {path}")
         try:
@@ -130,8 +161,18 @@ class ReadOnlyIndex:
         except sqlite3.Error as e:
             raise SQLError(f"cannot open {path}: {e}") from None
         self.path = path
+        self.timeout = timeout or None
+        self.max_bytes = max_bytes
+        self._deadline = None
         self._auth = _Authorizer()
         self.conn.set_authorizer(self._auth)
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        if self.timeout:
+            self.conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+
+    def _past_deadline(self):
+        # A true return makes SQLite interrupt the statement ("interrupted").
+        return self._deadline is not None and time.monotonic() > self._deadline
 
     def close(self):
         self.conn.close()
@@ -151,32 +192,71 @@ class ReadOnlyIndex:
         :raises SQLError: SQLite rejected it (the message is SQLite's).
         """
         self._auth.refused = None
+        self._auth.denied_function = None
         statement = statement.strip()
         if not statement:
             raise SQLError("empty statement")
+        if self.timeout:
+            self._deadline = time.monotonic() + self.timeout
         try:
             cur = self.conn.execute(statement, params if params is not None else ())
-            rows = cur.fetchall()
+            rows = self._fetch(cur)
         except sqlite3.ProgrammingError as e:
             if "one statement at a time" in str(e):
                 raise SQLError("only one statement at a time is allowed") from None
             raise SQLError(str(e)) from None
         except sqlite3.Error as e:
+            self._explain_limit(e)
             refused = self._auth.refused
             if refused is not None or "readonly" in str(e) or "may not be modified" in str(e):
                 raise ReadOnlyError(
                     f"not allowed: the index is read-only here ({refused or e})"
                 ) from None
             raise SQLError(str(e)) from None
+        finally:
+            self._deadline = None
         columns = [d[0] for d in cur.description] if cur.description else []
         return columns, rows
 
+    def _fetch(self, cur):
+        """Every row, stopping with SQLError once the result passes ``max_bytes``."""
+        if self.max_bytes is None:
+            return cur.fetchall()
+        rows, size = [], 0
+        while True:
+            chunk = cur.fetchmany(1000)
+            if not chunk:
+                return rows
+            for row in chunk:
+                size += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in row)
+            if size > self.max_bytes:
+                raise SQLError(f"the result is larger than {_mib(self.max_bytes)}: add a LIMIT "
+                               "or select fewer columns (--max-result-mb raises the cap)")
+            rows.extend(chunk)
 
-def query(path, statement, params=None):
+    def _explain_limit(self, error):
+        """Raise the clear error for a statement stopped by one of the limits, if it was."""
+        if self._auth.denied_function is not None:
+            raise SQLError(f"function {self._auth.denied_function}() is not allowed in "
+                           "rundb sql") from None
+        text = str(error)
+        if "interrupted" in text and self.timeout:
+            raise SQLError(f"the statement ran longer than {self.timeout:g} s and was stopped "
+                           "(--timeout SECONDS, 0 for no limit)") from None
+        if "too big" in text:
+            raise SQLError(f"a value would be larger than {_mib(MAX_VALUE_BYTES)} "
+                           f"(SQLite: {text})") from None
+
+
+def query(path, statement, params=None, timeout=None, max_bytes=DEFAULT_MAX_RESULT_BYTES):
     """Run one read-only statement against the SQLite file ``path``; see
-    :meth:`ReadOnlyIndex.execute`."""
-    with ReadOnlyIndex(path) as db:
+    :class:`ReadOnlyIndex` and :meth:`ReadOnlyIndex.execute`."""
+    with ReadOnlyIndex(path, timeout=timeout, max_bytes=max_bytes) as db:
         return db.execute(statement, params)
+
+
+def _mib(n):
+    return f"{n / 2**20:g} MiB"
 
 
 def parse_param_value(text):
