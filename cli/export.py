@@ -34,7 +34,7 @@ def _report_errors(errors, verb):
     from rundb.text import printable
 
     for where, msg in errors:
-        click.echo(printable(f"rundb: cannot {verb} {where}: {msg}"), err=True)
+        click.echo(printable(f"rundb: cannot {verb} {where}: {msg}", lines=True), err=True)
 
 
 @click.command(name="export")

@@ -66,7 +66,7 @@ class RundbGroup(click.Group):
         except RundbError as e:
             from rundb.text import printable
 
-            click.echo(f"rundb: {printable(str(e))}", err=True)
+            click.echo(f"rundb: {printable(str(e), lines=True)}", err=True)
             ctx.exit(e.exit_code)
 
 
@@ -78,7 +78,7 @@ def _setup_logging(debug):
         def format(self, record):
             from rundb.text import printable
 
-            msg = printable(record.getMessage())
+            msg = printable(record.getMessage(), lines=True)
             if record.levelno >= logging.ERROR:
                 return f"ERROR: [rundb] {msg}"
             if record.levelno >= logging.WARNING:

@@ -25,10 +25,13 @@ def _escape_table():
 
 
 _ESCAPES = _escape_table()
+_ESCAPES_BUT_LINES = {k: v for k, v in _ESCAPES.items() if k not in (ord("\n"), ord("\t"))}
 
 
-def printable(text):
+def printable(text, lines=False):
     """``text`` with control characters shown as escapes, for a terminal.
+
+    :param lines: keep newlines and tabs (a message of several lines, not a table cell).
 
     >>> printable("lr=0.1")
     'lr=0.1'
@@ -36,9 +39,12 @@ def printable(text):
     ok\\x1b]0;pwned\\x07\\x1b[2J
     >>> print(printable("two\\nlines\\ttab"))
     two\\nlines\\ttab
+    >>> print(printable("two\\nlines\\x07", lines=True))
+    two
+    lines\\x07
     """
     if not isinstance(text, str):
         text = str(text)
     if text.isascii() and text.isprintable():  # the common case, checked in C
         return text
-    return text.translate(_ESCAPES)
+    return text.translate(_ESCAPES_BUT_LINES if lines else _ESCAPES)
