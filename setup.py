@@ -28,6 +28,6 @@ setup(
         "tensorboard>=2.15",
         "scikit-optimize>=0.10",
     ],
-    extras_require={"notebook": ["pandas>=2.0"]},
+    extras_require={"notebook": ["pandas>=2.0"], "postgres": ["psycopg[binary]>=3.1"]},
     entry_points={"console_scripts": ["rundb = rundb_cli.main:main"]},
 )

@@ -9,7 +9,25 @@ from .options import pass_home
 
 @click.group(name="index")
 def index():
-    """Rebuild or check the index."""
+    """Show, rebuild or check the index."""
+
+
+@index.command(name="info")
+@pass_home
+def info(home):
+    """Show which index this home uses: backend, URL (password masked), schema version
+    and counts.
+
+    \b
+    Example:
+      RUNDB_INDEX=postgresql://ann@db.lab/runs rundb index info
+    """
+    data = api.index_info(home)
+    click.echo(f"backend: {data['backend']}")
+    click.echo(f"url: {data['url']}")
+    click.echo(f"schema version: {data['schema_version']}")
+    for name, count in data["counts"].items():
+        click.echo(f"{name}: {count}")
 
 
 @index.command(name="rebuild")

@@ -17,7 +17,7 @@ COMMANDS = {
     "diff": ("diff", "diff", "Show how two runs differ (flags, scalars, packages, source)."),
     "export": ("export", "export", "Export runs to a directory, an SQLite file or CSV."),
     "import": ("export", "import_runs", "Import runs from an export, a home or a Guild home."),
-    "index": ("index", "index", "Rebuild or check the index."),
+    "index": ("index", "index", "Show, rebuild or check the index."),
     "ls": ("files", "ls", "List a run's files with their sizes."),
     "label": ("runs", "label", "Set, change or clear run labels."),
     "mark": ("runs", "mark", "Mark runs (or clear marks with --clear)."),
@@ -99,11 +99,14 @@ def _setup_logging(debug):
              invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...")
 @click.option("-H", "--home", "home_path", metavar="PATH", envvar="RUNDB_HOME",
               help="rundb home (default $RUNDB_HOME, else ~/.rundb).")
+@click.option("--index", "index_url", metavar="URL", envvar="RUNDB_INDEX",
+              help="Index to use: postgresql://USER@HOST/DB or an SQLite file "
+                   "(default $RUNDB_INDEX, else index: in HOME/config.yml, else HOME/index.db).")
 @click.option("-C", "cwd", metavar="PATH", help="Run as if started in PATH.")
 @click.option("--debug", is_flag=True, help="Log debug messages.")
 @click.version_option("0.1.0", prog_name="rundb")
 @click.pass_context
-def cli(ctx, home_path, cwd, debug):
+def cli(ctx, home_path, index_url, cwd, debug):
     """rundb: a run database for machine-learning experiments.
 
     Every run's flags, attributes and scalars are indexed in SQLite as they are
@@ -117,7 +120,7 @@ def cli(ctx, home_path, cwd, debug):
         os.chdir(cwd)
     if debug or (ctx.invoked_subcommand and ctx.invoked_subcommand not in QUIET):
         _setup_logging(debug)
-    ctx.obj = Home.resolve(home_path)
+    ctx.obj = Home.resolve(home_path, index=index_url)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 

@@ -14,6 +14,7 @@ The library raises these and never exits or prints; the CLI turns them into one
   x EventFileError      a corrupt TF event file (names the file and offset)
   x MetaError           a run's meta.json is missing or unreadable
   x IndexSchemaError    index unreadable, or its schema is newer than this rundb
+  x IndexConnectionError  the index server cannot be reached or refuses us
   x ExportError         export/import problems (missing or invalid paths)
   x UnsafePathError     a path built from outside data leaves its home, or goes through a symlink
   x ReadOnlyError       a write attempted through `rundb sql`
@@ -98,6 +99,10 @@ class MetaError(RundbError):
 
 class IndexSchemaError(RundbError):
     "The index cannot be used by this version of rundb."
+
+
+class IndexConnectionError(RundbError):
+    "The index's database server cannot be reached, or refuses the connection."
 
 
 class ExportError(RundbError):

@@ -42,6 +42,9 @@ def _installed_is_stale():
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "backends: run the module's tests on SQLite and PostgreSQL")
+    if os.environ.get("RUNDB_TEST_BACKEND") != "postgresql":
+        os.environ.pop("RUNDB_INDEX", None)  # a developer's shared index stays out of tests
     # The CLI is tested as installed (subprocesses run `python -m rundb_cli.main`); keep
     # that install in step with the sources when pytest is run directly, not via make.
     if os.environ.get("PYTEST_XDIST_WORKER") or not _installed_is_stale():
@@ -79,14 +82,100 @@ def warnings_log():
         logger.setLevel(level)
 
 
+# PostgreSQL: each test module that uses it gets its own database on the server named by
+# RUNDB_TEST_PG, created on first use and dropped at the end of the module; every test
+# starts from empty tables. Without a server the PostgreSQL tests skip (one line saying
+# how to enable them); with RUNDB_TEST_PG_REQUIRED=1 (CI) they fail instead.
+DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgresql")
+_PG_TABLES = ("run", "flag_name", "run_flag", "run_tag", "run_attr", "scalar_key",
+              "scalar_point", "scalar_stat", "package_set")
+
+
+def pytest_generate_tests(metafunc):
+    # Modules marked `pytestmark = pytest.mark.backends` run each test that uses a home
+    # on both backends; RUNDB_TEST_BACKEND=postgresql runs every other test on PostgreSQL.
+    if "index_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+            "backends"):
+        metafunc.parametrize("index_backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def home(tmp_path):
-    return Home(str(tmp_path / "home")).ensure()
+def index_backend(request):
+    return getattr(request, "param", None) or os.environ.get("RUNDB_TEST_BACKEND", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The URL of a reachable PostgreSQL server (its maintenance database), or skip."""
+    url = os.environ.get("RUNDB_TEST_PG") or DEFAULT_TEST_PG
+    why = None
+    try:
+        import psycopg
+
+        psycopg.connect(url, autocommit=True, connect_timeout=3).close()
+    except ImportError:
+        why = "psycopg is not installed (pip install 'rundb[postgres]')"
+    except Exception as e:  # noqa: BLE001 - any failure means no usable server
+        why = f"no PostgreSQL at {url} ({str(e).strip().splitlines()[0]})"
+    if why:
+        message = f"{why}; set RUNDB_TEST_PG=postgresql://USER@HOST:PORT/DB to enable"
+        if os.environ.get("RUNDB_TEST_PG_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_server, request):
+    """A new, empty database on the test server for this module; dropped afterwards."""
+    import re
+    import uuid
+
+    import psycopg
+
+    module = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])[:30]
+    name = f"rundb_{module}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_url(pg_server, name)
+    yield url
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_url(server, dbname):
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(server)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+@pytest.fixture
+def pg_url(pg_database):
+    """The module's PostgreSQL index URL, its tables emptied for this test."""
+    import psycopg
+
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        present = conn.execute("SELECT to_regclass('run') IS NOT NULL").fetchone()[0]
+        if present:
+            conn.execute(f"TRUNCATE {', '.join(_PG_TABLES)} RESTART IDENTITY")
+    return pg_database
+
+
+@pytest.fixture
+def home(tmp_path, index_backend, request):
+    """A real home on disk; its index is SQLite, or PostgreSQL for the ``postgresql``
+    backend (``--index``/``RUNDB_INDEX`` are passed on by the ``cli`` and ``rundb_proc``
+    helpers)."""
+    url = request.getfixturevalue("pg_url") if index_backend == "postgresql" else None
+    return Home(str(tmp_path / "home"), index=url).ensure()
 
 
 @pytest.fixture
 def index(home):
-    ix = open_index(home.index_path)
+    ix = open_index(home.index_location)
+    ix.home_dir = home.path
     yield ix
     ix.close()
 
@@ -102,7 +191,8 @@ def cli(runner, home):
     from rundb_cli.main import cli as rundb_cli
 
     def invoke(*args, input=None, catch_exceptions=False):
-        return runner.invoke(rundb_cli, ["-H", home.path, *args], input=input,
+        index_args = ["--index", home.index_url] if home.index_url else []
+        return runner.invoke(rundb_cli, ["-H", home.path, *index_args, *args], input=input,
                              catch_exceptions=catch_exceptions)
 
     return invoke
@@ -130,6 +220,8 @@ def rundb_proc(*args, home=None, cwd=None, env=None, **kw):
     full_env = dict(os.environ)
     if home is not None:
         full_env["RUNDB_HOME"] = home.path
+        if home.index_url:
+            full_env["RUNDB_INDEX"] = home.index_url
     full_env.update(env or {})
     cmd = [sys.executable, "-m", "rundb_cli.main", *args]
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, **kw)

@@ -14,3 +14,23 @@ def check_index(home):
 
     home.ensure()
     return check(home)
+
+
+def index_info(home):
+    """Which index ``home`` uses: ``{"backend", "url", "schema_version", "counts"}``, the
+    URL with any password masked.
+
+    :raises IndexConnectionError: a PostgreSQL server cannot be reached or refuses us.
+    :raises IndexSchemaError: the index has a newer schema, or an unknown URL scheme.
+    """
+    from ..index import reader
+    from ..index.db import open_home_index, schema_version
+    from ..index.url import mask
+
+    with open_home_index(home) as index:
+        return {
+            "backend": index.backend,
+            "url": mask(index.path),
+            "schema_version": schema_version(index),
+            "counts": reader.index_counts(index),
+        }

@@ -10,18 +10,25 @@ import sqlite3
 
 from ..errors import IndexSchemaError
 from ..query import dialect
-from . import schema
+from . import schema, url
 
 #: Long enough that parallel trials never surface "database is locked" to a user.
 BUSY_TIMEOUT_MS = 120_000
 
 
 class Index:
-    """An open index: a connection plus the writer's interning caches."""
+    """An open index: a connection plus the writer's interning caches.
 
-    def __init__(self, conn, path):
+    ``path`` is what :func:`open_index` opened (a file path or a ``postgresql://`` URL);
+    ``home_dir`` the home whose run directories this machine sees (None: the directory
+    of an SQLite file); ``backend`` is ``"sqlite"`` or ``"postgresql"``.
+    """
+
+    def __init__(self, conn, path, dialect="sqlite", home_dir=None):
         self.conn = conn
         self.path = path
+        self.backend = dialect
+        self.home_dir = home_dir
         self._depth = 0
         self.key_ids = {}  # (prefix, tag) -> scalar_key.id
         self.flag_ids = {}  # name -> flag_name.id
@@ -72,10 +79,17 @@ class Index:
 
 
 def open_index(path, create=True):
-    """Open (and create or migrate) the index at ``path``.
+    """Open (and create or migrate) the index at ``path``: an SQLite file, or a
+    ``postgresql://`` URL (a shared index; see :mod:`rundb.index.pg`).
 
     :raises IndexSchemaError: the file is not an index, or was written by a newer rundb.
+    :raises IndexConnectionError: a PostgreSQL server cannot be reached or refuses us.
     """
+    if url.is_postgres(path):
+        from .pg import open_pg_index
+
+        return open_pg_index(path, create=create)
+    path = url.check(path)
     if not create and not os.path.exists(path):
         raise IndexSchemaError(f"no index at {path}")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -101,12 +115,23 @@ def open_index(path, create=True):
     return Index(conn, path)
 
 
+def schema_version(index):
+    """The schema version of an open index."""
+    if index.backend == "postgresql":
+        from .pg import schema_version as pg_version
+
+        return pg_version(index.conn.raw)
+    return index.conn.execute("PRAGMA user_version").fetchone()[0]
+
+
 @contextlib.contextmanager
 def open_home_index(home):
     """The index of ``home`` (a :class:`~rundb.home.Home`), open for a ``with`` block;
     the home's directories are created first."""
+    location = url.check(home.index_location)  # an unknown scheme creates nothing
     home.ensure()
-    index = open_index(home.index_path)
+    index = open_index(location)
+    index.home_dir = home.path
     try:
         yield index
     finally:

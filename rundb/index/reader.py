@@ -20,7 +20,8 @@ NEWEST_FIRST = "r.created DESC, r.rid DESC"
 
 
 def home_path(index):
-    return os.path.dirname(os.path.abspath(index.path))
+    """The home whose run directories this index's runs live in, on this machine."""
+    return index.home_dir or os.path.dirname(os.path.abspath(index.path))
 
 
 def run_rids(index, where="1", params=(), order=NEWEST_FIRST, limit=None):
@@ -182,3 +183,16 @@ def run_state(index, run_id):
     """(status, pid, host) of one run, or None when it is not in the index."""
     return index.conn.execute(
         "SELECT status, pid, host FROM run WHERE id = ?", (run_id,)).fetchone()
+
+
+def index_counts(index):
+    """{what: rows} for ``rundb index info``: runs (and how many in the trash), scalar
+    keys and points, flag names."""
+    one = lambda sql: index.conn.execute(sql).fetchone()[0]  # noqa: E731
+    return {
+        "runs": one("SELECT count(*) FROM run WHERE deleted = 0"),
+        "deleted runs": one("SELECT count(*) FROM run WHERE deleted <> 0"),
+        "flag names": one("SELECT count(*) FROM flag_name"),
+        "scalar keys": one("SELECT count(*) FROM scalar_key"),
+        "scalar points": one("SELECT count(*) FROM scalar_point"),
+    }

@@ -73,6 +73,7 @@ def execute(home, index, run, argv, env=None, echo=True):
         "RUNDB_RUN_ID": run.id,
         "RUNDB_RUN_DIR": run.dir,
         "RUNDB_HOME": home.path,
+        **({"RUNDB_INDEX": home.index_url} if home.index_url else {}),
         "PYTHONUNBUFFERED": "1",
     })
     output = OutputWriter(run.dir)

@@ -1,0 +1,342 @@
+"""The PostgreSQL index backend: a shared index many hosts write at once.
+
+The index layer writes its SQL once, in SQLite's spelling with ``?`` parameters; a
+:class:`PgConnection` gives it the same small connection interface ``sqlite3`` does
+(``execute``, ``executemany``, ``cursor``, ``lastrowid``) and rewrites each statement
+once (cached) into PostgreSQL's: ``%s`` parameters, ``ON CONFLICT`` for ``INSERT OR
+IGNORE/REPLACE``, ``strpos``/``string_agg``/``unnest`` for ``instr``/``group_concat``/
+``json_each``, the reserved word ``user`` quoted, flag values as ``jsonb``, scalar points
+through ``COPY``. What the query compiler writes goes through the PostgreSQL dialect.
+
+Interned names (scalar keys, flag names) are inserted on a second, autocommit
+connection: they are committed at once, so concurrent writers never wait on (or
+deadlock over) each other's open transactions for them.
+
+psycopg 3 is imported only here, and only when a ``postgresql://`` index is opened.
+"""
+
+import functools
+import json
+import re
+
+from ..errors import IndexConnectionError, IndexSchemaError
+from . import pg_schema
+from .url import mask
+
+#: Seconds to wait for a server before saying it cannot be reached.
+CONNECT_TIMEOUT = 10
+
+# Serializes migrations between processes opening a new shared index at once.
+_MIGRATION_LOCK = 0x72756E6462  # "rundb"
+
+# Conflict targets of the tables written with INSERT OR REPLACE / OR IGNORE.
+_CONFLICT_KEYS = {
+    "run_attr": ("rid", "name"),
+    "run_flag": ("rid", "name"),
+    "run_tag": ("rid", "tag"),
+    "flag_name": ("name",),
+    "scalar_key": ("prefix", "tag"),
+    "package_set": ("digest",),
+}
+
+# Tables whose rows are interned names: written on the autocommit side connection.
+_INTERNED = ("flag_name", "scalar_key")
+
+_STAT_COLUMNS = ("first_val", "first_step", "last_val", "last_step", "min_val", "min_step",
+                 "max_val", "max_step", "count", "total")
+
+
+def driver():
+    """The psycopg module, or one clear error naming the extra that installs it."""
+    try:
+        import psycopg
+    except ImportError:
+        raise IndexConnectionError(
+            "a postgresql:// index needs psycopg 3: pip install 'rundb[postgres]'"
+        ) from None
+    return psycopg
+
+
+def connect(url, autocommit=True):
+    """A raw psycopg connection to *url*.
+
+    :raises IndexConnectionError: unreachable server, refused login, no such database.
+    """
+    psycopg = driver()
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as e:
+        raise IndexConnectionError(
+            f"cannot connect to the index at {mask(url)}: {_first_line(e)}"
+        ) from None
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    # libpq prefixes "connection failed: connection to server at ... failed:"; the reason
+    # is the last part of the first line.
+    text = lines[0] if lines else type(error).__name__
+    text = re.sub(r"^connection failed: connection to server at .*?, port \d+ failed: ", "", text)
+    return re.sub(r"^FATAL:\s+", "", text)
+
+
+class PgConnection:
+    """The subset of ``sqlite3.Connection`` the index layer uses, over psycopg."""
+
+    def __init__(self, raw, url):
+        self.raw = raw
+        self.url = url
+        self._side = None  # autocommit connection for interned names
+
+    def close(self):
+        self.raw.close()
+        if self._side is not None:
+            self._side.close()
+
+    def create_function(self, *args, **kwargs):
+        pass  # the PostgreSQL dialect needs no client-side functions
+
+    def cursor(self):
+        return PgCursor(self)
+
+    def execute(self, sql, params=()):
+        return PgCursor(self).execute(sql, params)
+
+    def executemany(self, sql, rows):
+        return PgCursor(self).executemany(sql, rows)
+
+    def side(self):
+        if self._side is None:
+            self._side = connect(self.url)
+        return self._side
+
+
+class PgCursor:
+    """The subset of ``sqlite3.Cursor`` the index layer uses."""
+
+    row_factory = None
+    lastrowid = None
+
+    def __init__(self, conn):
+        self.connection = conn
+        self._cur = None
+
+    def execute(self, sql, params=()):
+        stmt = translate(sql)
+        raw = self.connection.side() if stmt.interned else self.connection.raw
+        self._cur = raw.cursor()
+        self._cur.execute(stmt.sql, stmt.params(params))
+        if stmt.returning:
+            self.lastrowid = self._cur.fetchone()[0]
+        return self
+
+    def executemany(self, sql, rows):
+        stmt = translate(sql)
+        raw = self.connection.side() if stmt.interned else self.connection.raw
+        self._cur = raw.cursor()
+        if stmt.copy:
+            with self._cur.copy(stmt.copy) as copy:
+                for row in rows:
+                    copy.write_row(stmt.params(row))
+            return self
+        rows = [stmt.params(row) for row in rows]
+        if rows:
+            self._cur.executemany(stmt.sql, rows)
+        return self
+
+    @property
+    def description(self):
+        return self._cur.description if self._cur is not None else None
+
+    @property
+    def rowcount(self):
+        return self._cur.rowcount
+
+    def fetchone(self):
+        return self._cur.fetchone()
+
+    def fetchall(self):
+        return self._cur.fetchall()
+
+    def __iter__(self):
+        return iter(self._cur)
+
+
+class _Statement:
+    """One SQLite-spelled statement rewritten for PostgreSQL."""
+
+    def __init__(self, sql, fixers=None, returning=False, interned=False, copy=None):
+        self.sql = sql
+        self.fixers = fixers or {}  # placeholder index -> value converter
+        self.returning = returning
+        self.interned = interned
+        self.copy = copy
+
+    def params(self, values):
+        if not self.fixers:
+            return values
+        values = list(values)
+        for i, fix in self.fixers.items():
+            values[i] = fix(values[i])
+        return values
+
+
+def _jsonb(value):
+    from psycopg.types.json import Jsonb
+
+    return None if value is None else Jsonb(value)
+
+
+def _json_list(value):
+    return json.loads(value) if isinstance(value, str) else list(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def translate(sql):
+    """*sql* (SQLite's spelling, ``?`` parameters) as a PostgreSQL :class:`_Statement`."""
+    text = sql.strip()
+    upper = text.upper()
+    if upper.startswith("BEGIN"):
+        return _Statement("BEGIN")
+    fixers = {}
+    returning = interned = False
+    copy = None
+
+    m = re.match(r"INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([^)]*)\)", text, re.I)
+    if m:
+        action, table, columns = m.group(1).upper(), m.group(2), m.group(3)
+        text = re.sub(r"^INSERT\s+OR\s+\w+\s+INTO", "INSERT INTO", text, flags=re.I)
+        keys = _CONFLICT_KEYS.get(table)
+        names = [c.strip() for c in columns.split(",")]
+        update = [c for c in names if keys and c not in keys]
+        if action == "REPLACE" and keys and update:
+            sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+            text += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        else:
+            text += " ON CONFLICT DO NOTHING"
+        interned = table in _INTERNED
+    if re.match(r"INSERT\s+INTO\s+run\s*\(", text, re.I) and "RETURNING" not in upper:
+        text += " RETURNING rid"
+        returning = True
+    if re.match(r"INSERT\s+INTO\s+scalar_stat\b", text, re.I):
+        head, _, tail = text.partition("DO UPDATE SET")
+        for col in _STAT_COLUMNS:
+            tail = re.sub(rf"(?<![\w.]){col}\b(?!\s*=[^=])", f"scalar_stat.{col}", tail)
+        text = f"{head}DO UPDATE SET{tail}"
+    m = re.match(r"INSERT\s+INTO\s+run_flag\s*\(([^)]*)\)", text, re.I)
+    if m:
+        names = [c.strip() for c in m.group(1).split(",")]
+        if "value" in names:
+            fixers[names.index("value")] = _jsonb
+    m = re.match(r"INSERT\s+INTO\s+scalar_point\s*\(([^)]*)\)\s*VALUES", text, re.I)
+    if m:
+        copy = f"COPY scalar_point ({m.group(1)}) FROM STDIN"
+
+    # json_each(?) over a JSON list: unnest a real array (typed, so it compares).
+    if "json_each(" in text:
+        before = text[: text.index("json_each(")]
+        fixers[_count_marks(before)] = _json_list
+        text = text.replace("SELECT value FROM json_each(?)", "SELECT unnest(?) AS value")
+    text = re.sub(r"\binstr\(", "strpos(", text)
+    text = re.sub(r"\bgroup_concat\(", "string_agg(", text)
+    text = re.sub(r'(?<![\w."])user(?![\w"])', '"user"', text)
+    return _Statement(_placeholders(text), fixers, returning, interned, copy)
+
+
+def _count_marks(sql):
+    return len(_split_marks(sql)) - 1
+
+
+def _split_marks(sql):
+    # The text between ``?`` placeholders, skipping quoted strings and identifiers.
+    parts, buf, quote = [], [], None
+    for ch in sql:
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            buf.append(ch)
+        elif ch == "?":
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    return parts
+
+
+def _placeholders(sql):
+    """``?`` -> ``%s`` outside quotes; a literal ``%`` doubled (psycopg's escaping)."""
+    return "%s".join(part.replace("%", "%%") for part in _split_marks(sql))
+
+
+# Schema
+
+
+def schema_version(raw):
+    """The schema version of the database behind *raw* (0 for an empty database)."""
+    with raw.cursor() as cur:
+        cur.execute("SELECT to_regclass('rundb_schema') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return 0
+        cur.execute("SELECT max(version) FROM rundb_schema")
+        row = cur.fetchone()
+        return row[0] or 0
+
+
+def migrate(raw, url):
+    """Bring the database to :data:`pg_schema.SCHEMA_VERSION`, one transaction per
+    migration, under an advisory lock (many hosts may open a new index at once).
+
+    :raises IndexSchemaError: the database has a newer schema, or a migration failed
+        (nothing of it is left behind).
+    """
+    psycopg = driver()
+    version = schema_version(raw)
+    target = pg_schema.SCHEMA_VERSION
+    if version == target:
+        return
+    if version > target:
+        raise _newer(url, version)
+    for n in range(version, target):
+        try:
+            with raw.transaction():
+                raw.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                current = schema_version(raw)
+                if current > n:
+                    if current > target:
+                        raise _newer(url, current)
+                    continue
+                raw.execute(pg_schema.MIGRATIONS[n])
+                raw.execute("DELETE FROM rundb_schema")
+                raw.execute("INSERT INTO rundb_schema (version) VALUES (%s)", (n + 1,))
+        except psycopg.Error as e:
+            raise IndexSchemaError(
+                f"cannot create the index schema in {mask(url)}: {_first_line(e)}"
+            ) from None
+
+
+def _newer(url, version):
+    return IndexSchemaError(
+        f"index {mask(url)} has schema version {version}, newer than this rundb "
+        f"supports ({pg_schema.SCHEMA_VERSION}): upgrade rundb"
+    )
+
+
+def open_pg_index(url, create=True):
+    """Open (and create or migrate) the PostgreSQL index at *url*.
+
+    :raises IndexConnectionError: the server cannot be reached or refuses the login.
+    :raises IndexSchemaError: a newer schema, or the schema cannot be created.
+    """
+    from .db import Index
+
+    raw = connect(url)
+    try:
+        migrate(raw, url)
+    except BaseException:
+        raw.close()
+        raise
+    return Index(PgConnection(raw, url), url, dialect="postgresql")

@@ -1,0 +1,219 @@
+"""A shared PostgreSQL index: choosing it, its schema and views, and its failures."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from rundb.errors import IndexConnectionError, IndexSchemaError
+from rundb.home import Home
+from rundb.index import pg_schema, reader, schema, writer
+from rundb.index.db import open_index
+from rundb.index.url import mask
+from rundb.run import Run
+
+from conftest import rundb_proc
+
+
+def _run(**kw):
+    return Run(id=uuid.uuid4().hex, op="train", created=int(time.time() * 1e6), **kw)
+
+
+# Choosing the index
+
+
+def test_sqlite_is_the_default(cli, home):
+    result = cli("index", "info")
+    assert result.exit_code == 0, result.output
+    assert "backend: sqlite" in result.output
+    assert f"url: {home.index_path}" in result.output
+
+
+def test_index_option_env_and_config_choose_postgres(tmp_path, pg_url):
+    url = pg_url.replace("postgres@", "postgres:s3cret@")  # trust auth ignores it
+    h = str(tmp_path / "h")
+    for args, env in ((["--index", url], {}), ([], {"RUNDB_INDEX": url})):
+        p = rundb_proc("-H", h, *args, "index", "info", env=env)
+        assert p.returncode == 0, p.stderr
+        assert "backend: postgresql" in p.stdout
+        assert "s3cret" not in p.stdout and "postgres:***@" in p.stdout
+        assert f"schema version: {schema.SCHEMA_VERSION}" in p.stdout
+    with open(os.path.join(h, "config.yml"), "w") as f:
+        f.write(f"index: {url}\n")
+    p = rundb_proc("-H", h, "index", "info")
+    assert p.returncode == 0, p.stderr
+    assert "backend: postgresql" in p.stdout
+    assert not os.path.exists(os.path.join(h, "index.db"))
+
+
+def test_mask_hides_only_the_password():
+    assert mask("postgresql://ann:pw@db:5432/runs") == "postgresql://ann:***@db:5432/runs"
+    assert mask("postgresql://ann@db/runs") == "postgresql://ann@db/runs"
+    assert mask("postgresql://db/runs") == "postgresql://db/runs"
+
+
+def test_unknown_scheme_is_one_line_and_creates_nothing(tmp_path):
+    h = tmp_path / "h"
+    p = rundb_proc("-H", str(h), "--index", "mysql://ann:pw@db/runs", "runs")
+    assert p.returncode == 1
+    assert p.stderr == ("rundb: unknown index URL scheme 'mysql' in mysql://ann:***@db/runs: "
+                        "use postgresql://USER@HOST:PORT/DATABASE or a path to an SQLite file\n")
+    assert not h.exists()
+
+
+@pytest.mark.parametrize("url,reason", [
+    ("postgresql://postgres:pw@127.0.0.1:1/rundb", "Connection refused"),
+    ("postgresql://nobody_here@127.0.0.1:5432/postgres", 'role "nobody_here" does not exist'),
+    ("postgresql://postgres@127.0.0.1:5432/no_such_db_here", 'database "no_such_db_here" does not exist'),
+])
+def test_unreachable_server_or_refused_login_is_one_line(tmp_path, pg_server, url, reason):
+    h = tmp_path / "h"
+    p = rundb_proc("-H", str(h), "--index", url, "runs")
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith(f"rundb: cannot connect to the index at {mask(url)}: ")
+    assert reason in lines[0]
+    assert ":pw@" not in p.stderr
+    assert not (h / "index.db").exists()
+
+
+def test_psycopg_missing_names_the_extra(tmp_path):
+    # A Python whose import of psycopg fails, as on an install without the extra.
+    code = ("import sys; sys.modules['psycopg'] = None; "
+            "from rundb_cli.main import main; sys.argv = ['rundb', '--index', "
+            "'postgresql://x@127.0.0.1/y', '-H', sys.argv[1], 'runs']; main()")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "h")],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    assert p.stderr == ("rundb: a postgresql:// index needs psycopg 3: "
+                        "pip install 'rundb[postgres]'\n")
+
+
+def test_psycopg_is_imported_only_for_a_postgres_index(tmp_path):
+    code = ("import sys, runpy; sys.argv = ['rundb', '-H', sys.argv[1], 'runs'];\n"
+            "from rundb_cli.main import cli\n"
+            "try:\n    cli(prog_name='rundb')\nexcept SystemExit: pass\n"
+            "assert 'psycopg' not in sys.modules, 'psycopg imported'")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "h")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_newer_schema_is_refused_and_left_alone(pg_url):
+    open_index(pg_url).close()
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE rundb_schema SET version = 99")
+    with pytest.raises(IndexSchemaError) as e:
+        open_index(pg_url)
+    assert str(e.value) == (f"index {pg_url} has schema version 99, newer than this rundb "
+                            f"supports ({schema.SCHEMA_VERSION}): upgrade rundb")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM rundb_schema").fetchall() == [(99,)]
+
+
+def test_a_failed_migration_leaves_nothing_half_written(pg_url):
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS rundb_schema, run, flag_name, run_flag, run_tag, "
+                     "run_attr, scalar_key, scalar_point, scalar_stat, package_set CASCADE")
+        conn.execute("DROP FUNCTION IF EXISTS rundb_text(jsonb), rundb_text(text), "
+                     "rundb_text(double precision), rundb_text(bigint)")
+        conn.execute("CREATE TABLE scalar_stat (x INTEGER)")  # in the way of migration 1
+    try:
+        with pytest.raises(IndexSchemaError, match="cannot create the index schema"):
+            open_index(pg_url)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT to_regclass('run')").fetchone()[0] is None
+            assert conn.execute("SELECT to_regclass('rundb_schema')").fetchone()[0] is None
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE scalar_stat")
+        open_index(pg_url).close()
+
+
+def test_connection_error_class():
+    assert issubclass(IndexConnectionError, Exception)
+
+
+# Schema and views
+
+
+def test_migrations_are_numbered_alike():
+    assert len(pg_schema.MIGRATIONS) == len(schema.MIGRATIONS)
+
+
+def _view_columns(conn_execute, view, limit_sql):
+    return conn_execute(limit_sql.format(view=view))
+
+
+def test_views_have_the_same_columns_and_types(home, pg_url):
+    import sqlite3
+
+    import psycopg
+
+    sq = open_index(home.index_path)
+    pg = open_index(pg_url)
+    for ix in (sq, pg):
+        ix.home_dir = home.path
+        rid = writer.insert_run(ix, _run(flags={"lr": 0.1, "n": 3, "opt": "adam", "b": True,
+                                                "none": None, "l": [1, 2]},
+                                         tags=["x", "y"], attrs={"a": 1}, host="h", user="u"))
+        writer.add_scalars(ix, rid, [("", "loss", 0, 0.5, 1.0), ("", "loss", 1, 0.25, 2.0)])
+        writer.update_run(ix, reader.load_runs(ix, [rid])[0].id, status="completed",
+                          started=1, stopped=2_500_000)
+    for view in schema.VIEWS:
+        s_cur = sq.conn.execute(f"SELECT * FROM {view}")
+        s_names = [d[0] for d in s_cur.description]
+        s_rows = s_cur.fetchall()
+        with psycopg.connect(pg_url) as conn:
+            p_cur = conn.execute(f"SELECT * FROM {view}")
+            p_names = [d.name for d in p_cur.description]
+            p_rows = p_cur.fetchall()
+        assert p_names == s_names, view
+        id_cols = {i for i, n in enumerate(s_names) if n in ("id", "run", "short_id", "dir")}
+        for s_row, p_row in zip(sorted(s_rows, key=str), sorted(p_rows, key=str)):
+            for i, (a, b) in enumerate(zip(s_row, p_row)):
+                if i in id_cols:
+                    continue
+                assert type(a) is type(b) or (a == b), (view, s_names[i], a, b)
+                if view != "runs" or s_names[i] not in ("started", "stopped"):
+                    assert a == b, (view, s_names[i], a, b)
+        assert len(s_rows) == len(p_rows)
+    sq.close()
+    pg.close()
+    del sqlite3
+
+
+def test_flags_keep_their_python_types(pg_url, home):
+    ix = open_index(pg_url)
+    ix.home_dir = home.path
+    flags = {"i": 3, "f": 0.5, "f1": 1.0, "s": "adam", "s_num": "0.5", "b": True,
+             "bf": False, "n": None, "l": [1, "a"], "d": {"k": 1}, "big": 2**62}
+    rid = writer.insert_run(ix, _run(flags=flags))
+    loaded = reader.load_runs(ix, [rid])[0].flags
+    assert loaded == flags
+    for name, value in flags.items():
+        assert type(loaded[name]) is type(value), name
+    ix.close()
+
+
+def test_home_config_file_with_a_bad_value(tmp_path):
+    h = tmp_path / "h"
+    h.mkdir()
+    (h / "config.yml").write_text("index: [1, 2]\n")
+    p = rundb_proc("-H", str(h), "runs")
+    assert p.returncode == 1
+    assert p.stderr == f"rundb: {h / 'config.yml'}: 'index' must be a URL or a path\n"
+
+
+def test_home_without_index_setting_is_unchanged(tmp_path):
+    home = Home(str(tmp_path / "h"))
+    assert home.index_url is None
+    assert home.index_location == home.index_path
