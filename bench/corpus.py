@@ -195,7 +195,7 @@ def write_rundb(home_path, runs, runs_per_transaction=RUNS_PER_TRANSACTION):
     from rundb.home import Home
     from rundb.index.db import open_index
     from rundb.ops import runner
-    from rundb.ops.outputscalars import OutputScalarParser
+    from rundb.outputscalars import OutputScalarParser
 
     home = Home(home_path).ensure()
     patterns = OutputScalarParser().patterns_config

@@ -72,7 +72,19 @@ def _csv_cell(v):
 
 
 def json_text(headers, rows):
-    return json.dumps([dict(zip(headers, row)) for row in rows], indent=2, default=str)
+    return json.dumps([dict(zip(headers, map(json_value, row))) for row in rows], indent=2,
+                      default=str)
+
+
+def json_value(v):
+    """``v`` as strict JSON can hold it: NaN and infinities as ``"nan"``, ``"inf"``,
+    ``"-inf"`` (the spelling of the table and CSV)."""
+    if isinstance(v, float) and (v != v or v in (_INF, -_INF)):
+        return str(v)
+    return v
+
+
+_INF = float("inf")
 
 
 def emit(headers, rows, kinds=None, csv_path=None, as_json=False):

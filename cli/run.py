@@ -184,7 +184,7 @@ def _op_help(plan):
 
 def _test_output_scalars(plan, path):
     from rundb.ops.operation import output_scalars_for
-    from rundb.ops.outputscalars import OutputScalarParser, test_output_scalars
+    from rundb.outputscalars import OutputScalarParser, test_output_scalars
 
     config = output_scalars_for(plan)
     parser = OutputScalarParser.from_config(config if config is not None else [])

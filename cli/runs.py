@@ -30,6 +30,15 @@ def run_line(index, run):
     return [f"[{index}:{run.short_id}]", op, format_time(run.started), run.status, run.label]
 
 
+def _numbered_lines(home, runs, flt):
+    """Table lines of ``runs`` with the positions run specs give them (deleted runs keep
+    their places among all runs, so ``delete 2`` then ``restore 2`` name one run)."""
+    if not flt.deleted:
+        return [run_line(i, r) for i, r in enumerate(runs, 1)]
+    found = api.run_positions(home, runs, flt)
+    return [run_line(found[r.id], r) for r in runs]
+
+
 def format_lines(rows):
     """Aligned lines of text cells, control characters escaped (rundb.text.printable)."""
     from rundb.text import printable
@@ -62,7 +71,7 @@ def list_runs(home, specs, limit, all_, deleted, as_json, **kw):
     if as_json:
         click.echo(json.dumps([_run_json(r) for r in shown], indent=2))
         return
-    for line in format_lines([run_line(i, r) for i, r in enumerate(shown, 1)]):
+    for line in format_lines(_numbered_lines(home, shown, flt)):
         click.echo(line)
     if limit and len(found) > limit:
         total = api.count_runs(home, flt)
@@ -84,7 +93,9 @@ def info(home, spec, all_scalars, with_files, as_json, **kw):
     files = api.run_files(home, run.id)[1] if with_files else None
     if as_json:
         data = _run_json(run)
-        data["scalars"] = {_key(s): [s["last_val"], s["last_step"]] for s in summaries}
+        from .output import json_value
+
+        data["scalars"] = {_key(s): [json_value(s["last_val"]), s["last_step"]] for s in summaries}
         if files is not None:
             data["files"] = {f.path: f.size for f in files}
         click.echo(json.dumps(data, indent=2, sort_keys=True))
@@ -169,8 +180,10 @@ def _run_json(run):
     }
 
 
-def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True):
-    """Select runs, preview and confirm, then apply ``action`` to their ids."""
+def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True,
+         default=True):
+    """Select runs, preview and confirm (``default``: the answer to an empty line),
+    then apply ``action`` to their ids."""
     flt = run_filter(kw, deleted=deleted)
     if not specs and not none_means_all:
         raise click.UsageError("specify one or more runs")
@@ -180,9 +193,9 @@ def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True)
         return []
     if not yes:
         click.echo(f"You are about to {verb} the following runs:", err=True)
-        for line in format_lines([run_line(i, r) for i, r in enumerate(selected, 1)]):
+        for line in format_lines(_numbered_lines(home, selected, flt)):
             click.echo(f"  {line}", err=True)
-        if not confirm("Continue?"):
+        if not confirm("Continue?", default=default):
             click.echo("Nothing changed", err=True)
             raise SystemExit(1)
     return action(home, [r.id for r in selected])
@@ -196,7 +209,8 @@ def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True)
 @pass_home
 def delete(home, specs, yes, permanent, **kw):
     """Delete runs (to the trash, restorable until purged). No RUN means all matching runs."""
-    done = _act(home, specs, kw, api.delete_runs, "permanently delete" if permanent else "delete", yes)
+    verb = "permanently delete (this cannot be undone)" if permanent else "delete"
+    done = _act(home, specs, kw, api.delete_runs, verb, yes, default=not permanent)
     if permanent and done:
         api.purge_runs(home, [r.id for r in done])
     click.echo(f"Deleted {len(done)} run(s)")
@@ -223,7 +237,8 @@ def restore(home, specs, yes, **kw):
 @pass_home
 def purge(home, specs, yes, **kw):
     """Remove deleted runs for good."""
-    done = _act(home, specs, kw, api.purge_runs, "permanently remove", yes, deleted=True)
+    done = _act(home, specs, kw, api.purge_runs, "permanently remove (this cannot be undone)",
+                yes, deleted=True, default=False)
     click.echo(f"Purged {len(done)} run(s)")
 
 

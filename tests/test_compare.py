@@ -143,7 +143,9 @@ def test_select_min_max_and_missing(cli, home, index):
     assert cli("select", "--min", "loss").stdout.strip() == runs[0].id
     assert cli("select", "--max", "loss").stdout.strip() == runs[2].id
     newest = api.runs(home)[0]
-    assert cli("select", "--min", "nope").stdout.strip() == newest.id
+    result = cli("select", "--min", "nope")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "rundb: unknown scalar 'nope' (in --min)\n"
     assert cli("select").stdout.strip() == newest.id
     assert cli("select", "-s", "2").stdout.strip() == runs[2].short_id
     assert cli("select", "-p", "--min", "min loss").stdout.strip() == runs[0].dir
@@ -221,7 +223,11 @@ def test_run_specs_errors(cli, home, index):
     make_run(home, index)
     result = cli("runs", "info", "abc123")
     assert result.exit_code == 1 and result.stderr == "rundb: no run matches 'abc123'\n"
-    assert cli("runs", "info", "9").stderr == "rundb: no run matches '9'\n"
+    assert cli("runs", "info", "9").stderr == (
+        "rundb: no run at position 9 (2 runs); for an id starting with digits use 8 or more "
+        "characters or id:9\n")
+    # id: always reads a prefix, whatever its characters (random ids may start with digits)
+    assert a.id in cli("runs", "info", "id:" + a.short_id[:6]).stdout
     # a 6-character prefix, unless it is all digits (then it is a list position)
     prefix = a.id[:6] if not a.id[:6].isdigit() else a.id[:8]
     assert a.id in cli("runs", "info", prefix).stdout

@@ -1,5 +1,6 @@
 """The index: typed flags, scalar summaries, concurrency, schema versions."""
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -61,12 +62,42 @@ def test_summary_merges_across_batches_like_one_batch(home, index):
     assert sa[0]["max_step"] == values.index(max(values))
 
 
-def test_nan_points_kept_but_left_out_of_summary(home, index):
+def test_nan_points_kept_and_shown_last_but_left_out_of_min_max(home, index):
     run = new_run(home, index, "op", {}, status="completed")
     writer.add_scalars(index, run.rid, [("", "x", 0, 1.0, 0), ("", "x", 1, float("nan"), 0)])
     [s] = reader.scalar_summaries(index, [run.rid])[run.rid]
-    assert s["count"] == 1 and s["last_val"] == 1.0
-    assert len(reader.scalar_points(index, run.rid)) == 2
+    assert s["count"] == 1 and math.isnan(s["last_val"]) and s["last_step"] == 1
+    assert s["min_val"] == s["max_val"] == s["first_val"] == 1.0
+    points = reader.scalar_points(index, run.rid)
+    assert [p[2] for p in points] == [0, 1] and math.isnan(points[1][3])
+
+
+@pytest.mark.parametrize("batches", [
+    [[1e-3, 3.2e20, float("inf"), float("nan")]],
+    [[1e-3], [3.2e20], [float("inf")], [float("nan")]],
+    [[1e-3, 3.2e20], [float("inf"), float("nan")]],
+])
+def test_non_finite_values_stored_faithfully_in_any_batches(home, index, batches):
+    run = new_run(home, index, "op", {}, status="completed")
+    step = 0
+    for batch in batches:
+        writer.add_scalars(index, run.rid, [("", "loss", (step := step + 1), v, 0) for v in batch])
+    [s] = reader.scalar_summaries(index, [run.rid])[run.rid]
+    assert (s["first_val"], s["min_val"], s["min_step"], s["max_val"], s["max_step"]) == (
+        1e-3, 1e-3, 1, float("inf"), 3)
+    assert math.isnan(s["last_val"]) and s["last_step"] == 4 and s["count"] == 3
+    values = [p[3] for p in reader.scalar_points(index, run.rid)]
+    assert values[:3] == [1e-3, 3.2e20, float("inf")] and math.isnan(values[3])
+
+
+def test_all_nan_series_has_nan_first_and_last_and_no_min(home, index):
+    run = new_run(home, index, "op", {}, status="completed")
+    writer.add_scalars(index, run.rid, [("", "x", 5, float("nan"), 0)])
+    writer.add_scalars(index, run.rid, [("", "x", 6, float("-inf"), 0), ("", "x", 7, float("inf"), 0)])
+    [s] = reader.scalar_summaries(index, [run.rid])[run.rid]
+    assert math.isnan(s["first_val"]) and s["first_step"] == 5
+    assert s["last_val"] == float("inf") and s["last_step"] == 7
+    assert (s["min_val"], s["max_val"], s["count"]) == (float("-inf"), float("inf"), 2)
 
 
 def test_newer_schema_gives_clear_error(home):

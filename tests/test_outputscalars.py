@@ -4,10 +4,12 @@ import time
 import pytest
 
 from rundb.errors import OpError
-from rundb.ops.outputscalars import (
+from rundb.outputscalars import (
     DEFAULT_PATTERNS,
     KERAS_PATTERNS,
+    VALUE_PATTERN,
     OutputScalarParser,
+    clean_lines,
     expand_aliases,
     test_output_scalars,
 )
@@ -237,7 +239,7 @@ def test_patterns_lists_map_entries_by_key():
 @pytest.mark.parametrize(
     "pattern,expanded",
     [
-        (r"^(\key):\s+(\value)$", "^([^ \t]+):\\s+([0-9\\.e\\-]+)$"),
+        (r"^(\key):\s+(\value)$", "^([^ \t]+):\\s+(" + VALUE_PATTERN + ")$"),
         (r"(?P<step>\step)", "(?P<step>[0-9]+)"),
         (r"\\key \keys", "\\\\key [^ \t]+s"),
     ],
@@ -333,3 +335,144 @@ def test_feed_text_equals_feeding_each_line(lines, cut, config):
             parser.feed_text("\n".join(part) + "\n", got)
     assert got == expect
     assert parser.step == step
+
+
+# --- issue 14: what Python, NumPy, PyTorch and Keras print -------------------------------
+
+# (line, scalars) as Guild 0.9.0's own summary._match_line gives them with its default
+# patterns (computed once in a scratch venv with guildai==0.9.0; written here as literals).
+GUILD_DEFAULTS = [
+    ("loss: 0.5", {"loss": 0.5}),
+    ("loss: 0.5 ", {"loss": 0.5}),
+    ("acc: 0.9 (step 2) ", {"acc": 0.9, "step": 2}),
+    ("loss: 1e-3", {"loss": 0.001}),
+    ("loss: -0.25", {"loss": -0.25}),
+    ("loss: .5", {"loss": 0.5}),
+    ("loss: 5.", {"loss": 5.0}),
+    ("loss: 1.2.3", {}),
+    ("loss: 12", {"loss": 12.0}),
+    ("loss: 1e5", {"loss": 100000.0}),
+    ("x: 1-2", {}),
+    ("loss:\t0.5", {"loss": 0.5}),
+    ("loss: 0.5 (step 3)", {"loss": 0.5, "step": 3}),
+    ("loss: 0.5 (3)", {"loss": 0.5, "step": 3}),
+    ("loss: 0.5 (epoch 3)", {"loss": 0.5}),
+    ("loss: 0.5  \t", {"loss": 0.5}),
+    ("loss: 2e", {}),
+    ("loss: 0.5e-3", {"loss": 0.0005}),
+    ("val_loss: 0.125 (step 10)\t", {"val_loss": 0.125, "step": 10}),
+    (" loss: 2", {}),
+]
+
+# Guild 0.9.0 with the patterns [r"loss: (?P<loss>\value)", {"acc": r"acc=(\value)"}]
+GUILD_CUSTOM = [
+    ("loss: 0.5+/-0.1", {"loss": 0.5}),
+    ("loss: 1.2.3", {}),
+    ("acc=0.7 ", {"acc": 0.7}),
+    ("acc=1e-2,", {"acc": 0.01}),
+    ("loss: 3-", {}),
+]
+
+# Beyond Guild (whose \value is [0-9.e-]+): the rules of issue 14.
+BEYOND = [
+    ("loss: nan", {"loss": "nan"}),
+    ("loss: NaN", {"loss": "nan"}),
+    ("loss: inf", {"loss": float("inf")}),
+    ("loss: -inf", {"loss": float("-inf")}),
+    ("loss: +inf", {"loss": float("inf")}),
+    ("loss: Infinity", {"loss": float("inf")}),
+    ("loss: -INFINITY", {"loss": float("-inf")}),
+    ("loss: 3.2e+20", {"loss": 3.2e20}),
+    ("loss: 1E-3", {"loss": 0.001}),
+    ("loss: 1E5", {"loss": 1e5}),  # Guild reads 1.0 here
+    ("loss: +0.5", {"loss": 0.5}),
+    ("loss: nan (step 4)", {"loss": "nan", "step": 4}),
+    ("loss: nanny", {}),
+    ("loss: info", {}),
+    ("\x07loss: 0.5\x07", {"loss": 0.5}),
+    ("\x1b[31mloss\x1b[0m: \x1b[1m0.5\x1b[0m", {"loss": 0.5}),
+    ("loss: 0.4\r", {"loss": 0.4}),
+    ("12%|###   \rloss: 0.4\r", {"loss": 0.4}),
+    ("loss: 0.4\r\r\n", {"loss": 0.4}),
+]
+
+
+def _scalars_of(line, config=None):
+    parser = OutputScalarParser(config)
+    got = {key: ("nan" if value != value else value) for key, value, _ in parser.feed(line)}
+    if parser.step:
+        got["step"] = parser.step
+    return got
+
+
+@pytest.mark.parametrize("line,expected", GUILD_DEFAULTS + BEYOND)
+def test_default_patterns_table(line, expected):
+    assert _scalars_of(line) == expected
+    parser = OutputScalarParser()
+    block = parser.feed_text(line + "\n")
+    assert {k: ("nan" if v[-1] != v[-1] else v[-1]) for k, (_, v) in block.items()} == {
+        k: v for k, v in expected.items() if k != "step"}
+
+
+@pytest.mark.parametrize("line,expected", GUILD_CUSTOM + [
+    ("loss: -inf", {"loss": float("-inf")}), ("acc=NAN,", {"acc": "nan"})])
+def test_custom_patterns_table(line, expected):
+    assert _scalars_of(line, [r"loss: (?P<loss>\value)", {"acc": r"acc=(\value)"}]) == expected
+
+
+def test_control_characters_never_reach_keys():
+    parser = OutputScalarParser([r"(\key)=(\value)"])
+    assert parser.feed("\x07lr\x08=\x1b[32m0.1\x1b[0m") == [("lr", 0.1, 0)]
+    assert clean_lines("a\x00b\tc \n") == ["ab\tc"]
+
+
+def test_report_spells_value_as_guild():
+    out = test_output_scalars(["loss: nan"], OutputScalarParser([r"^(\key):\s+(\value)$"]))
+    assert out.splitlines() == [
+        "loss: nan", "  '^([^ \\t]+):\\\\s+([0-9\\\\.e\\\\-]+)$': [('loss', 'nan')] (loss=nan)"]
+
+
+# Any text, split into chunks at any points and fed as the live indexer feeds it (whole
+# lines of each chunk, the partial rest carried over), gives the same scalars as the whole
+# text in one block (index rebuild) and as feed() a line at a time.
+_ALPHABET = st.sampled_from(
+    ["loss", "acc", "step", ":", " ", "\t", "0", "1", ".", "5", "e", "E", "-", "+", "nan",
+     "inf", "(", ")", "\r", "\n", "\n", "\x1b[0m", "\x07", "x", "é"])
+
+
+def _live(config, data, cuts):
+    parser = OutputScalarParser(config)
+    out, partial = {}, b""
+    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    for i, chunk in enumerate(chunks):
+        buf = partial + chunk
+        cut = len(buf) if i == len(chunks) - 1 else buf.rfind(b"\n") + 1
+        partial = buf[cut:]
+        if cut:
+            parser.feed_text(buf[:cut].decode("utf-8", "replace"), out)
+    return out
+
+
+def _nan_safe(series):
+    return {k: (s, [repr(x) for x in v]) for k, (s, v) in series.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ALPHABET, max_size=60).map("".join), st.lists(st.integers(0, 400), max_size=6),
+       st.sampled_from([None, [r"Epoch (?P<step>[0-9]+)", r"^(\key):\s+(\value)$"]]))
+def test_live_block_and_line_parsing_agree(text, cuts, config):
+    data = text.encode("utf-8")
+    cuts = sorted({c for c in cuts if 0 < c < len(data)})
+    block = OutputScalarParser(config).feed_text(text)
+    per_line, parser = {}, OutputScalarParser(config)
+    for line in text.split("\n"):
+        for key, value, step in parser.feed(line):
+            _append_point(per_line, key, step, value)
+    live = _live(config, data, cuts)
+    assert _nan_safe(live) == _nan_safe(block) == _nan_safe(per_line)
+
+
+def _append_point(out, key, step, value):
+    steps, values = out.setdefault(key, ([], []))
+    steps.append(step)
+    values.append(value)

@@ -147,7 +147,7 @@ GOLDEN = [
         'SELECT r.rid, s0.min_val AS "min x", s0.min_step AS "min x step", s0.max_val AS "max x",'
         ' s0.max_step AS "max x step", s0.first_step AS "first x step", s0.last_val AS "last x",'
         ' s0.last_step AS "last x step", s0.total / NULLIF(s0.count, 0) AS "avg x",'
-        ' s0.count AS "count x", s0.total AS "total x"\n'
+        ' s0.count AS "count x", s0.total AS "total x", s0.last_step\n'
         "FROM run r\n"
         "LEFT JOIN scalar_stat s0 ON s0.rid = r.rid AND s0.key = ?\n" + NEWEST,
         (1,),
@@ -155,7 +155,7 @@ GOLDEN = [
     ),
     (
         "select x, x step",
-        'SELECT r.rid, s0.last_val AS "x", s0.last_step AS "x step"\n'
+        'SELECT r.rid, s0.last_val AS "x", s0.last_step AS "x step", s0.last_step\n'
         "FROM run r\n"
         "LEFT JOIN scalar_stat s0 ON s0.rid = r.rid AND s0.key = ?\n" + NEWEST,
         (1,),
@@ -164,7 +164,8 @@ GOLDEN = [
     (
         # A bare tag: the output prefix first, then the root, run by run.
         "select loss, min loss step, val#acc",
-        'SELECT r.rid, s0.last_val AS "loss", s0.min_step AS "min loss step", s1.last_val AS "val#acc"\n'
+        'SELECT r.rid, s0.last_val AS "loss", s0.min_step AS "min loss step", s1.last_val AS "val#acc",'
+        ' s0.last_step, s1.last_step\n'
         "FROM run r\n"
         f"LEFT JOIN scalar_stat s0 ON s0.rid = r.rid AND s0.key = {MULTI_LOSS}\n"
         "LEFT JOIN scalar_stat s1 ON s1.rid = r.rid AND s1.key = ?\n" + NEWEST,
@@ -174,7 +175,7 @@ GOLDEN = [
     (
         "select losses/.+, max 'losses/(a|z)' as m, avg x step, nope, .id as 'a \"b\"'",
         'SELECT r.rid, s0.last_val AS "losses/a", s1.last_val AS "losses/b", s0.max_val AS "m",'
-        ' NULL AS "avg x step", NULL AS "nope", r.id AS "a ""b"""\n'
+        ' NULL AS "avg x step", NULL AS "nope", r.id AS "a ""b""", s0.last_step, s1.last_step\n'
         "FROM run r\n"
         "LEFT JOIN scalar_stat s0 ON s0.rid = r.rid AND s0.key = ?\n"
         "LEFT JOIN scalar_stat s1 ON s1.rid = r.rid AND s1.key = ?\n" + NEWEST,

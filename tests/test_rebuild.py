@@ -10,7 +10,7 @@ from rundb.index import reader
 from rundb.index.db import open_index
 from rundb.index.rebuild import check, rebuild
 from rundb.index.tfevents import ScalarEventWriter
-from rundb.ops.outputscalars import OutputScalarParser
+from rundb.outputscalars import OutputScalarParser
 from rundb.ops.runner import execute, new_run
 from rundb.run import meta_path
 

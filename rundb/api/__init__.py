@@ -15,7 +15,7 @@ module             functions
 ``running``        plan_run, operations, resolve_flags, run
 ``batch``          plan_batch, run_batch
 ``listing``        runs, runs_brief, count_runs, run_info, scalar_summaries,
-                   select_run_ids, runs_by_id, scalar_points, run_times
+                   select_run_ids, runs_by_id, scalar_points, run_times, run_positions
 ``manage``         label_runs, tag_runs, mark_runs, comment_runs, delete_runs,
                    restore_runs, purge_runs
 ``comparison``     compare, select, run_value, query
@@ -36,7 +36,7 @@ _AREAS = {
     "running": ("plan_run", "operations", "resolve_flags", "run"),
     "batch": ("plan_batch", "run_batch"),
     "listing": ("runs", "runs_brief", "count_runs", "run_info", "scalar_summaries",
-                "select_run_ids", "runs_by_id", "scalar_points", "run_times"),
+                "select_run_ids", "runs_by_id", "scalar_points", "run_times", "run_positions"),
     "manage": ("label_runs", "tag_runs", "mark_runs", "comment_runs", "delete_runs",
                "restore_runs", "purge_runs"),
     "comparison": ("compare", "select", "run_value", "query"),

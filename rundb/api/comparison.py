@@ -10,6 +10,7 @@ columns, never with the number of scalar points.
 
 import datetime
 import json
+import logging
 from dataclasses import dataclass, field
 
 from ..errors import QueryError, RunNotFound
@@ -18,6 +19,8 @@ from ..index.db import open_home_index
 from ..query import ast
 from ..query.catalog import scalar_key_name
 from .selection import RunFilter, select_rids, where_clause
+
+log = logging.getLogger("rundb")
 
 CORE = ("run", "operation", "started", "time", "status", "label")
 
@@ -103,7 +106,10 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     base_where, base_params = where_clause(index, flt)
     order = None
     if min_col or max_col:
-        order = ast.Order(parse_colspec(min_col or max_col), desc=bool(max_col))
+        order = ast.Order(known_colspec(min_col or max_col, catalog,
+                                        "--max" if max_col else "--min"), desc=bool(max_col))
+    if user_query is not None:
+        warn_unknown_columns(user_query.columns, catalog)
     if user_query is not None and (user_query.where is not None or user_query.order_by
                                    or user_query.limit is not None):
         rids = _query_rids(index, catalog, user_query, base_where, base_params, specs)
@@ -125,14 +131,45 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
 
 
 def _columns_query(text):
+    """The query of a ``-c``/``-cc`` text: ``select ...`` or a bare column list. Error
+    positions refer to the text as typed."""
     if not text:
         return None
     from ..query import parse
 
-    text = text.strip()
-    if not text.lower().startswith("select"):
-        text = "select " + text
-    return parse(text)
+    if text.strip()[:6].lower() == "select" and not text.strip()[6:7].isalnum():
+        return parse(text)
+    prefix = "select "
+    try:
+        return parse(prefix + text)
+    except QueryError as e:
+        if e.pos is None or e.pos < len(prefix):
+            raise
+        raise QueryError(e.msg, text, e.pos - len(prefix), e.line) from None
+
+
+def known_colspec(text, catalog, option):
+    """The column of ``--min``/``--max``/... text, which must name something the index
+    knows (a typo is an error naming the closest names, not an empty answer)."""
+    from ..query import parse_colspec
+    from ..query.catalog import unknown_column
+
+    col = parse_colspec(text)
+    problem = unknown_column(col, catalog)
+    if problem:
+        raise QueryError(f"{problem} (in {option})")
+    return col
+
+
+def warn_unknown_columns(columns, catalog):
+    """One warning line for each column of a list that names nothing known (its column
+    stays, blank, as Guild's compare keeps it)."""
+    from ..query.catalog import unknown_column
+
+    for col in columns:
+        problem = unknown_column(col, catalog)
+        if problem:
+            log.warning(problem)
 
 
 def _query_rids(index, catalog, query, where, params, specs):
@@ -256,17 +293,20 @@ def select_run(index, spec=None, flt=None, min_col=None, max_col=None):
 
     :raises RunNotFound: nothing matches (``no matching runs``).
     """
-    from ..query import compile, parse_colspec
+    from ..query import compile
 
     flt = flt or RunFilter()
     if spec or not (min_col or max_col):
         rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1)
     else:
         reader.reap_gone_runs(index)
-        col = parse_colspec(min_col or max_col)
+        catalog = reader.catalog(index)
+        col = known_colspec(min_col or max_col, catalog, "--max" if max_col else "--min")
         where, params = where_clause(index, flt)
-        query = ast.Query(columns=(), order_by=(ast.Order(col, desc=bool(max_col)),), limit=1)
-        rids = [row[0] for row in compile(query, reader.catalog(index), where, params).rows(index.conn)]
+        # Runs without a value (missing, or NaN: stored as NULL) never win.
+        query = ast.Query(columns=(), where=ast.IsNull(col, negate=True),
+                          order_by=(ast.Order(col, desc=bool(max_col)),), limit=1)
+        rids = [row[0] for row in compile(query, catalog, where, params).rows(index.conn)]
     if not rids:
         raise RunNotFound("no matching runs")
     return reader.load_runs(index, rids[:1])[0]
@@ -282,7 +322,9 @@ def query_table(index, text, flt=None):
     flt = flt or RunFilter()
     reader.reap_gone_runs(index)
     where, params = where_clause(index, flt)
-    compiled = compile(query, reader.catalog(index), where, params)
+    catalog = reader.catalog(index)
+    warn_unknown_columns(query.columns, catalog)
+    compiled = compile(query, catalog, where, params)
     rows = []
     for row in compiled.rows(index.conn):
         rows.append([_format_time(v) if isinstance(v, datetime.datetime) else v for v in row[1:]])

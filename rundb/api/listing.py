@@ -18,6 +18,16 @@ def runs_brief(home, flt=None, limit=None):
         return select_runs(index, (), flt, limit, details=False)
 
 
+def run_positions(home, runs, flt=None):
+    """``{run id: position}``: the positions run specs give ``runs`` under ``flt`` (a
+    deleted run keeps its place among all runs, as ``runs list --deleted`` shows it)."""
+    from .selection import positions
+
+    with open_home_index(home) as index:
+        found = positions(index, [r.rid for r in runs], flt or RunFilter())
+    return {r.id: found.get(r.rid) for r in runs}
+
+
 def count_runs(home, flt=None):
     """How many runs pass ``flt``."""
     with open_home_index(home) as index:

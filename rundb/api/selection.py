@@ -1,14 +1,20 @@
 """Which runs a command acts on: run specs plus filters, turned into one SQL query.
 
 Run specs are list positions (``1`` is the newest run that passes the filters), ranges
-(``1:5``, ``:3``, ``2:``) and full or short ids (prefixes). Filters are written once
+(``1:5``, ``:3``, ``2:``) and full or short ids (prefixes). As in Guild, a spec of fewer
+than 8 digits is a position; an id prefix made of digits needs 8 or more characters or
+the ``id:`` form (``id:2650``), which is always an id prefix. Filters are written once
 here and shared by ``runs``, ``compare``, ``select``, ``export`` and the notebook API.
+
+Deleted runs (``--deleted``: restore, purge, ``runs list --deleted``) keep the positions
+they have among all runs, deleted or not, so ``runs delete 2`` then ``runs restore 2``
+names the same run; ``runs list --deleted`` shows those positions.
 """
 
 import re
 from dataclasses import dataclass, field
 
-from ..errors import AmbiguousRun, RunNotFound
+from ..errors import AmbiguousRun, QueryError, RunNotFound
 from ..index import reader
 from ..run import STATUSES
 
@@ -28,13 +34,15 @@ class RunFilter:
     filter: str | None = None  # where-expression of the query language
     parent: str | None = None  # trials of this batch run id
     include_batch: bool = True  # batch runs (op ends with "+...")
-    deleted: bool = False  # select among deleted (trashed) runs instead
+    deleted: bool | None = False  # True: deleted (trashed) runs instead; None: both
 
 
 def where_clause(index, flt, now=None):
     """(SQL condition on ``run r``, params) for a RunFilter."""
-    conds = ["r.deleted = ?"]
-    params = [1 if flt.deleted else 0]
+    conds, params = [], []
+    if flt.deleted is not None:
+        conds.append("r.deleted = ?")
+        params.append(1 if flt.deleted else 0)
     if flt.ops:
         conds.append("(" + " OR ".join("instr(r.op, ?) > 0" for _ in flt.ops) + ")")
         params.extend(flt.ops)
@@ -76,11 +84,18 @@ def where_clause(index, flt, now=None):
         conds.append("instr(r.op, '+') = 0")
     if flt.filter:
         from ..query import compile_filter, parse_filter
+        from ..query.catalog import columns_of, unknown_column
 
-        sql, fparams = compile_filter(parse_filter(flt.filter), reader.catalog(index))
+        expr = parse_filter(flt.filter)
+        catalog = reader.catalog(index)
+        for col in columns_of(expr):
+            problem = unknown_column(col, catalog)
+            if problem:
+                raise QueryError(f"{problem} (in the filter)")
+        sql, fparams = compile_filter(expr, catalog)
         conds.append(f"({sql})")
         params.extend(fparams)
-    return " AND ".join(conds), params
+    return " AND ".join(conds) or "1", params
 
 
 _RANGE = re.compile(r"^(\d*):(\d*)$")
@@ -99,9 +114,19 @@ def select_rids(index, specs=(), flt=None, limit=None, reap=True):
     if not specs:
         return reader.run_rids(index, where, params, limit=limit)
     ordered = reader.run_rids(index, where, params)
+    numbered, trashed = ordered, None
+    if flt.deleted:
+        numbered, trashed = _numbered(index, flt), set(ordered)
     chosen = []
     for spec in specs:
-        for rid in _resolve_spec(index, spec, ordered, where, params):
+        found = _resolve_spec(index, spec, numbered, where, params)
+        if trashed is not None:
+            kept = [rid for rid in found if rid in trashed]
+            if found and not kept and not _RANGE.match(str(spec).strip()):
+                raise RunNotFound(f"run {str(spec).strip()} is not deleted; "
+                                  "'rundb runs list --deleted' shows deleted runs' positions")
+            found = kept
+        for rid in found:
             if rid not in chosen:
                 chosen.append(rid)
     position = {rid: i for i, rid in enumerate(ordered)}
@@ -109,18 +134,48 @@ def select_rids(index, specs=(), flt=None, limit=None, reap=True):
     return chosen[:limit] if limit is not None else chosen
 
 
+def _numbered(index, flt):
+    "rids of every run (deleted or not) passing the other filters: what positions count."
+    from dataclasses import replace
+
+    where, params = where_clause(index, replace(flt, deleted=None))
+    return reader.run_rids(index, where, params)
+
+
+def positions(index, rids, flt):
+    """``{rid: position}`` of ``rids`` as specs name them under ``flt`` (deleted runs
+    are numbered among all runs)."""
+    if flt.deleted:
+        numbered = _numbered(index, flt)
+    else:
+        where, params = where_clause(index, flt)
+        numbered = reader.run_rids(index, where, params)
+    wanted = set(rids)
+    return {rid: i for i, rid in enumerate(numbered, 1) if rid in wanted}
+
+
 def _resolve_spec(index, spec, ordered, where, params):
     spec = str(spec).strip()
+    if spec[:3].lower() == "id:":
+        return _by_id_prefix(index, spec[3:].strip(), where, params)
     if spec.isdigit() and len(spec) < 8:
         n = int(spec)
         if 1 <= n <= len(ordered):
             return [ordered[n - 1]]
-        raise RunNotFound(f"no run matches '{spec}'")
+        raise RunNotFound(
+            f"no run at position {n} ({len(ordered)} run{'' if len(ordered) == 1 else 's'}); "
+            f"for an id starting with digits use 8 or more characters or id:{spec}")
     m = _RANGE.match(spec)
     if m:
         start = int(m.group(1)) if m.group(1) else 1
         end = int(m.group(2)) if m.group(2) else len(ordered)
         return ordered[max(start, 1) - 1 : end]
+    return _by_id_prefix(index, spec, where, params)
+
+
+def _by_id_prefix(index, spec, where, params):
+    if not spec:
+        raise RunNotFound("'id:' needs an id prefix")
     rows = index.conn.execute(
         f"SELECT r.rid, r.id, r.op FROM run r WHERE {where} AND substr(r.id, 1, ?) = ? "
         "ORDER BY r.created DESC LIMIT 21",

@@ -8,6 +8,7 @@ from ..query.catalog import Catalog, ScalarKey
 from ..run import Run, process_gone, read_meta, write_meta
 from ..validate import run_path_or_none
 from . import writer
+from ..query.dialect import decode_scalar
 from .writer import decode_flag
 
 _RUN_FIELDS = (
@@ -117,7 +118,8 @@ def scalar_summaries(index, rids):
             (rid, prefix, tag, fv, fs, lv, ls, mnv, mns, mxv, mxs, count, total) = row
             out[rid].append({
                 "prefix": prefix, "tag": tag,
-                "first_val": fv, "first_step": fs, "last_val": lv, "last_step": ls,
+                "first_val": decode_scalar(fv, fs), "first_step": fs,
+                "last_val": decode_scalar(lv, ls), "last_step": ls,
                 "min_val": mnv, "min_step": mns, "max_val": mxv, "max_step": mxs,
                 "avg_val": total / count if count else None, "count": count, "total": total,
             })
@@ -137,7 +139,8 @@ def scalar_points(index, rid, prefix=None, tag=None):
     if tag is not None:
         sql += " AND k.tag = ?"
         params.append(tag)
-    return index.conn.execute(sql + " ORDER BY p.rowid", params).fetchall()
+    rows = index.conn.execute(sql + " ORDER BY p.rowid", params).fetchall()
+    return [row if row[3] is not None else (*row[:3], float("nan"), row[4]) for row in rows]
 
 
 def catalog(index):

@@ -49,8 +49,7 @@ def derive_scalars(run):
 
     :raises EventFileError: an event file holds a corrupt record.
     """
-    # The parser is pure text matching; it lives with the other run inputs in ops.
-    from ..ops.outputscalars import OutputScalarParser
+    from ..outputscalars import OutputScalarParser
 
     series = {}
     if run.output_scalars is not None:

@@ -10,8 +10,20 @@ Flag values keep their Python type: ``value`` has no declared type, so SQLite st
 floats and strings as given; ``type`` records what the value was (bool is stored as 0/1,
 list and dict as JSON text).
 
+Scalar values that are not finite are stored faithfully in every backend, by one rule
+(``decode_scalar`` of the dialect reads it back): an infinity is an ordinary REAL (SQLite and
+PostgreSQL both store IEEE infinities), and a NaN is a NULL value. SQLite has no NaN (it
+turns a NaN REAL into NULL), and PostgreSQL's NaN would compare greater than every number;
+NULL compares with nothing, sorts last in our ORDER BY, and is never written for anything
+else, so ``scalar_point.value IS NULL`` means NaN. In ``scalar_stat`` a NULL
+``first_val``/``last_val`` beside its non-NULL step is a NaN first/last value, while
+``min``, ``max``, ``count`` and ``total`` (so ``avg``) leave NaN out: a run whose last
+loss is NaN shows ``nan`` as its loss, and ``select --min loss`` never picks it.
+
 Each migration is applied in its own transaction and bumps ``PRAGMA user_version``.
 """
+
+from ..query.dialect import decode_scalar  # noqa: E402,F401 - the read side of the rule
 
 #: Public view names; docs/sql.md must document each one (a test checks).
 VIEWS = ("runs", "flags", "tags", "attrs", "scalars", "scalar_summary")

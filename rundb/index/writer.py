@@ -46,10 +46,8 @@ INSERT INTO scalar_stat (
     min_val, min_step, max_val, max_step, count, total
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (rid, key) DO UPDATE SET
-    first_val = coalesce(first_val, excluded.first_val),
-    first_step = CASE WHEN first_val IS NULL THEN excluded.first_step ELSE first_step END,
-    last_val = coalesce(excluded.last_val, last_val),
-    last_step = CASE WHEN excluded.last_val IS NULL THEN last_step ELSE excluded.last_step END,
+    last_val = excluded.last_val,
+    last_step = excluded.last_step,
     min_step = CASE WHEN min_val IS NULL OR excluded.min_val < min_val
                     THEN excluded.min_step ELSE min_step END,
     min_val = CASE WHEN min_val IS NULL OR excluded.min_val < min_val
@@ -238,8 +236,8 @@ def add_series(index, rid, series):
     One transaction: the points go to ``scalar_point`` and each key's summary in
     ``scalar_stat`` is merged with the batch's, computed with C builtins over whole
     lists (this is the hot path of a running script). A ``times`` entry may be a single
-    number for all the points. NaN values are stored as NULL points and left out of
-    summaries.
+    number for all the points. NaN is stored as schema.py says: a NULL value; it can be
+    a first or last value, and min, max, count and total leave it out.
     """
     if not series:
         return
@@ -250,22 +248,27 @@ def add_series(index, rid, series):
                 continue
             kid = index.key_ids.get((prefix, tag)) or _key_id(index, prefix, tag)
             times = repeat(times) if not isinstance(times, list) else times
+            first_step, last_step = steps[0], steps[-1]
+            stored = values
             total = sum(values)
-            if total != total:  # a NaN (or inf - inf): keep the points, summarize the rest
-                values = [None if v != v else v for v in values]
-                pairs = [(s, v) for s, v in zip(steps, values) if v is not None]
-                conn.executemany(_INSERT_POINT, zip(repeat(rid), repeat(kid), steps, values, times))
-                if not pairs:
-                    continue
+            if total != total:  # a NaN (or inf - inf)
+                stored = [None if v != v else v for v in values]
+            conn.executemany(_INSERT_POINT, zip(repeat(rid), repeat(kid), steps, stored, times))
+            first, last = stored[0], stored[-1]
+            if stored is not values:
+                pairs = [(s, v) for s, v in zip(steps, stored) if v is not None]
                 steps, values = [p[0] for p in pairs], [p[1] for p in pairs]
                 total = sum(values)
+                if total != total:  # inf - inf: no sum to give
+                    total = 0.0
+            if values:
+                low, high = min(values), max(values)
+                low_step, high_step = steps[values.index(low)], steps[values.index(high)]
             else:
-                conn.executemany(_INSERT_POINT, zip(repeat(rid), repeat(kid), steps, values, times))
-            low, high = min(values), max(values)
+                low = high = low_step = high_step = None
             stats.append((
-                rid, kid, values[0], steps[0], values[-1], steps[-1],
-                low, steps[values.index(low)], high, steps[values.index(high)],
-                len(values), total,
+                rid, kid, first, first_step, last, last_step,
+                low, low_step, high, high_step, len(values), total,
             ))
         conn.executemany(_MERGE_STAT, stats)
 

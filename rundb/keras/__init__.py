@@ -248,7 +248,7 @@ def _warn_if_keras_output_parsed(run_dir):
         return
     _warned.add(run_dir)
     try:
-        from ..ops.outputscalars import KERAS_PATTERNS
+        from ..outputscalars import KERAS_PATTERNS
         from ..run import read_meta
 
         patterns = read_meta(run_dir).output_scalars or []

@@ -27,6 +27,7 @@ class Objective:
     text: str
     column: object  # a query AST column
     negate: bool = False
+    given: bool = True  # named by the user or the op (not the default ``loss``)
 
     def describe(self):
         return f"{'maximize' if self.negate else 'minimize'} {self.text}"
@@ -64,6 +65,7 @@ def parse_objective(minimize=None, maximize=None, opdef_objective=None):
     """
     negate = False
     text = "loss"
+    given = bool(minimize or maximize or opdef_objective)
     if minimize or maximize:
         text, negate = (maximize, True) if maximize else (minimize, False)
     elif isinstance(opdef_objective, str):
@@ -81,7 +83,26 @@ def parse_objective(minimize=None, maximize=None, opdef_objective=None):
         raise BatchError(f"invalid objective '{text}': {e}") from None
     if len(query.columns) != 1 or query.where is not None or query.order_by or query.limit:
         raise BatchError(f"invalid objective '{text}': too many columns")
-    return Objective(text, query.columns[0], negate)
+    return Objective(text, query.columns[0], negate, given)
+
+
+def check_objective_known(index, objective, found, rows, catalog=None):
+    """Stop a batch whose objective is a typo of a known name once trials have completed
+    without it (``--minimize val_los`` when val_loss is known), naming the closest names.
+
+    An objective like nothing known keeps the seed's behaviour: random starts, each
+    saying ``cannot find objective``.
+
+    :raises BatchError: ``unknown scalar 'val_los'; did you mean val_loss? (in --minimize)``
+    """
+    if found or not rows or not objective.given:
+        return
+    from ..query.catalog import unknown_column
+
+    problem = unknown_column(objective.column, catalog or reader.catalog(index))
+    if problem and "did you mean" in problem:
+        option = "--maximize" if objective.negate else "--minimize"
+        raise BatchError(f"{problem} (in {option})")
 
 
 def plan_batch(plan, flags, *, batch_files=(), optimizer=None, opt_assigns=None,
@@ -327,7 +348,8 @@ def trial_history(index, batch, batch_run, names, typed=False):
 
     cols = tuple(ast.Flag(n) for n in names) + (batch.objective.column,)
     where, params = _scope(index, batch, batch_run)
-    compiled = compile(ast.Query(columns=cols), reader.catalog(index), where, params)
+    catalog = reader.catalog(index)
+    compiled = compile(ast.Query(columns=cols), catalog, where, params)
     if typed:
         rows = compiled.rows(index.conn)
     else:
@@ -345,6 +367,7 @@ def trial_history(index, batch, batch_run, names, typed=False):
         else:
             objective = None
         history.append((flags, objective))
+    check_objective_known(index, batch.objective, found, len(rows), catalog)
     return history, found
 
 

@@ -119,7 +119,7 @@ class Recorder:
     """
 
     def __init__(self, run, index_path, echo=True):
-        from .outputscalars import OutputScalarParser
+        from ..outputscalars import OutputScalarParser
         from ..output import OutputWriter
 
         self.run = run

@@ -327,7 +327,7 @@ def _tags(options):
 
 
 def _output_scalars(options):
-    from .outputscalars import OutputScalarParser
+    from ..outputscalars import OutputScalarParser
 
     config = options.get("output_scalars")
     if config is False or config == "no":

@@ -63,7 +63,7 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
     from ..index import writer
     from ..index.tfevents import EventFilesWatcher
     from ..query.catalog import OUTPUT_PREFIX
-    from .outputscalars import OutputScalarParser
+    from ..outputscalars import OutputScalarParser
 
     send, finish_writer = _start_writer(index_path, rid)
     parser = OutputScalarParser.from_config(patterns_config) if patterns_config is not None else None

@@ -49,7 +49,7 @@ def run_attrs(plan, flags, argv, random_seed=None, extra=None):
 
 def output_scalars_for(plan):
     """Patterns config recorded with the run (so rebuild re-parses the same way)."""
-    from .outputscalars import OutputScalarParser
+    from ..outputscalars import OutputScalarParser
 
     config = plan.output_scalars_config()
     if config is None and plan.opdef.output_scalars is not None:

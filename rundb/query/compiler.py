@@ -289,7 +289,15 @@ class _Compiler:
             expr = _Expr(template.format(s=alias))
         else:
             expr = self._scalar_subquery(template.format(s="s"), ids)
-        return _Source(expr, expr)
+        if col.step or col.qualifier not in (None, "last", "first"):
+            return _Source(expr, expr)
+        # A first/last value may be NaN: NULL beside its step (dialect.decode_scalar).
+        step_template = _STATS[(col.qualifier or "last", True)]
+        if alias is not None:
+            step = _Expr(step_template.format(s=alias))
+        else:
+            step = self._scalar_subquery(step_template.format(s="s"), ids)
+        return _Source(expr, expr, dialect.decode_scalar, step)
 
     @staticmethod
     def _key_match(alias, ids):

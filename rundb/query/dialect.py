@@ -20,6 +20,18 @@ def quote_identifier(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+def decode_scalar(value, step=0):
+    """A stored scalar value as Python reads it: NULL beside a step is NaN (the rule of
+    rundb/index/schema.py; SQLite cannot hold a NaN REAL).
+
+    >>> decode_scalar(None, 3), decode_scalar(None, None), decode_scalar(float("inf"), 3)
+    (nan, None, inf)
+    """
+    if value is None and step is not None:
+        return float("nan")
+    return value
+
+
 def regexp(expr):
     """*expr* matched against one ``?`` parameter holding a regex (Python ``re.search``)."""
     return f"{expr} REGEXP ?"

@@ -127,16 +127,16 @@ class _Grammar:
 
     @_rule("colspec : WORD")
     def p_colspec_name(self, p):
-        p[0] = ast.Name(p[1], pos=p.lexpos(1))
+        p[0] = ast.Name(_named(p, 1, p[1]), pos=p.lexpos(1))
 
     @_rule("colspec : WORD STEP")
     def p_colspec_word_step(self, p):
-        p[0] = ast.Scalar(p[1], step=True, pos=p.lexpos(1))
+        p[0] = ast.Scalar(_named(p, 1, p[1]), step=True, pos=p.lexpos(1))
 
     @_rule("""colspec : QUOTED step
                       | SCALAR step""")
     def p_colspec_scalar(self, p):
-        key = unquote(p[1]) if p.slice[1].type == "QUOTED" else prefixed_name(p[1])
+        key = unquote(p[1]) if p.slice[1].type == "QUOTED" else _named(p, 1, prefixed_name(p[1]))
         p[0] = ast.Scalar(key, step=p[2], pos=p.lexpos(1))
 
     @_rule("colspec : qualifier key step")
@@ -146,7 +146,7 @@ class _Grammar:
     @_rule("""key : WORD
                   | SCALAR""")
     def p_key(self, p):
-        p[0] = p[1] if p.slice[1].type == "WORD" else prefixed_name(p[1])
+        p[0] = _named(p, 1, p[1] if p.slice[1].type == "WORD" else prefixed_name(p[1]))
 
     @_rule("key : QUOTED")
     def p_key_quoted(self, p):
@@ -159,11 +159,11 @@ class _Grammar:
 
     @_rule("colspec : ATTR")
     def p_colspec_attr(self, p):
-        p[0] = ast.Attr(prefixed_name(p[1]), pos=p.lexpos(1))
+        p[0] = ast.Attr(_named(p, 1, prefixed_name(p[1])), pos=p.lexpos(1))
 
     @_rule("colspec : FLAG")
     def p_colspec_flag(self, p):
-        p[0] = ast.Flag(prefixed_name(p[1]), pos=p.lexpos(1))
+        p[0] = ast.Flag(_named(p, 1, prefixed_name(p[1])), pos=p.lexpos(1))
 
     @_rule("""where : WHERE expr
                     | empty""")
@@ -347,6 +347,25 @@ def _parse(start, text):
             raise QueryError(
                 "unexpected end of query", text=text, pos=pos, line=line_of(text, pos)
             ) from None
+
+
+# Words that are only a kind prefix: the name after them is missing.
+_EMPTY_NAMES = {".": "attribute", "attr:": "attribute", "flag:": "flag", "scalar:": "scalar"}
+
+
+def _named(p, i, name):
+    """``name`` (the name in token ``i``), which must not be empty: ``select .``,
+    ``attr:``, ``flag:``, ``scalar:`` and ``attr:''`` are errors, as in Guild."""
+    token = p[i]
+    kind = _EMPTY_NAMES.get(token.lower()) if name == token else None
+    if kind is None and name:
+        return name
+    if kind is None:
+        kind = {"ATTR": "attribute", "FLAG": "flag"}.get(p.slice[i].type, "scalar")
+    text = p.lexer.lexdata
+    pos = p.lexpos(i)
+    raise QueryError(f"missing {kind} name after {token!r}" if name else
+                     f"empty {kind} name {token!r}", text=text, pos=pos, line=line_of(text, pos))
 
 
 def parse(text):

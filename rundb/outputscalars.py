@@ -4,7 +4,19 @@ Every line a run writes to stdout/stderr is fed to an :class:`OutputScalarParser
 matches it against the patterns in force and returns the scalars found in that line.
 
 Patterns are regular expressions with three aliases, expanded before compiling:
-``\\key`` = ``[^ \\t]+``, ``\\value`` = ``[0-9\\.e\\-]+`` and ``\\step`` = ``[0-9]+``.
+``\\key`` = ``[^ \\t]+``, ``\\step`` = ``[0-9]+`` and ``\\value``, a number as Python,
+NumPy, PyTorch and Keras print one: an optional sign, digits with an optional point and an
+``e``/``E`` exponent with an optional sign, or ``nan``, ``inf``, ``infinity`` in any case.
+Guild's ``\\value`` is ``[0-9\\.e\\-]+``; ours reads the same text wherever Guild's gives a
+number (it never stops inside a run of those characters), so ordinary numbers are recorded
+exactly as Guild records them, and diverging runs (``3.2e+20``, ``nan``, ``-inf``) are
+recorded too. The ``--test-output-scalars`` report names ``\\value`` by Guild's spelling.
+
+Before matching, a line is cleaned as one function does it for every caller: a line redrawn
+with ``\\r`` (a progress bar) counts as its last redraw, trailing whitespace is stripped
+(as Guild strips it), and control characters (below ``\\t``, and ``\\x0e``-``\\x1f``,
+``\\x7f``) and ANSI escape sequences (colours) are dropped, so they never end up in keys or
+values.
 
 A pattern yields scalars according to its groups:
 
@@ -24,12 +36,13 @@ This module is pure: it reads nothing and writes nothing.
 import re
 from operator import itemgetter
 
-from ..errors import OpError
+from .errors import OpError
 
 __all__ = [
     "DEFAULT_PATTERNS",
     "KERAS_PATTERNS",
     "OutputScalarParser",
+    "clean_lines",
     "expand_aliases",
     "test_output_scalars",
 ]
@@ -48,7 +61,22 @@ KERAS_PATTERNS = (
     r"Test accuracy: (?P<test_accuracy>\value)",
 )
 
-_ALIASES = {"key": "[^ \t]+", "value": r"[0-9\.e\-]+", "step": "[0-9]+"}
+# A number, never cut inside a run of Guild's value characters [0-9.e-] (so where Guild's
+# alias reads a number, this one reads the same), or nan/inf/infinity in any case.
+VALUE_PATTERN = (
+    r"(?:[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?![0-9.e\-])"
+    r"|(?i:nan|inf(?:inity)?)(?![A-Za-z0-9_])))"
+)
+# What Guild's alias expands to; the --test-output-scalars report shows patterns this way.
+GUILD_VALUE_PATTERN = r"[0-9\.e\-]+"
+
+_ALIASES = {"key": "[^ \t]+", "value": VALUE_PATTERN, "step": "[0-9]+"}
+_SHOWN_ALIASES = dict(_ALIASES, value=GUILD_VALUE_PATTERN)
+
+# Control characters but tab and newline, and ANSI escape sequences (CSI ... final byte, or
+# ESC and one character).
+_CONTROL_BYTES = bytes([*range(0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f])
+_CONTROL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-_]?)|[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
 
 # an alias, or any other escape (consumed whole so that an escaped backslash followed by
 # "key" is left alone)
@@ -69,7 +97,7 @@ _REQUIRED = {
 # never crosses a newline, so each match is exactly what the two patterns find in one
 # line. Group 3 is the step of a trailing "(step N)" / "(N)"; any other "(...)" is allowed.
 _DEFAULTS_BLOCK = re.compile(
-    r"^([^ \t\n]+):[^\S\n]+([0-9.e\-]+)"
+    r"^([^ \t\n]+):[^\S\n]+(" + VALUE_PATTERN + ")"
     r"(?:[^\S\n]+\((?:(?:step[^\S\n]+)?([0-9]+)|.*)\))?$",
     re.M,
 )
@@ -83,8 +111,8 @@ _MAP, _KEY_VAL, _NAMED = range(3)
 def expand_aliases(pattern):
     r"""Replace ``\key``, ``\value`` and ``\step`` in ``pattern`` with their regexes.
 
-    >>> expand_aliases(r"^(\key): (\value)$")
-    '^([^ \t]+): ([0-9\\.e\\-]+)$'
+    >>> expand_aliases(r"^(\key): (\step)$")
+    '^([^ \t]+): ([0-9]+)$'
     >>> expand_aliases(r"a\\key")
     'a\\\\key'
     """
@@ -93,6 +121,11 @@ def expand_aliases(pattern):
         return _ALIASES.get(m.group(1), m.group(0))
 
     return _ESCAPE.sub(repl, pattern)
+
+
+def _shown_pattern(pattern):
+    "``pattern`` with the aliases spelt as Guild expands them (for the report)."
+    return _ESCAPE.sub(lambda m: _SHOWN_ALIASES.get(m.group(1), m.group(0)), pattern)
 
 
 class OutputScalarParser:
@@ -129,44 +162,30 @@ class OutputScalarParser:
     def feed(self, line):
         """Match one output line and return its scalars as ``(key, value, step)`` tuples.
 
-        A trailing newline is ignored. Keys appear in the order first found in the line
-        (map entries by key, named groups by name), each with its last value.
+        The line is cleaned as :func:`clean_lines` says (a trailing newline, ``\\r``
+        redraws, trailing whitespace, control characters). Keys appear in the order first
+        found in the line (map entries by key, named groups by name), each with its last
+        value. The same code as :meth:`feed_text`, one line at a time.
         """
-        if line[-1:] == "\n":
-            line = line[:-2] if line[-2:] == "\r\n" else line[:-1]
-        vals = None
-        for e in self._entries:
-            if e.required is not None and e.required not in line:
-                continue
-            for m in e.finditer(line):
-                if vals is None:
-                    vals = {}
-                e.collect(m, vals)
-        if vals is None:
-            return []
-        step = vals.pop("step", None)
-        if step is not None:
-            self.step = step
-        step = self.step
-        return [(key, val, step) for key, val in vals.items()]
+        found = self.feed_text(line)
+        return [(key, value, step) for key, (steps, values) in found.items()
+                for step, value in zip(steps, values)]
 
     def feed_text(self, text, out=None):
         """Match a block of whole lines; return ``{key: ([steps], [values])}``.
 
-        The same scalars, in the same order per key, as :meth:`feed` on each line, but
-        grouped by key for the index writer. A line redrawn with ``\r`` (a progress bar)
-        counts as its last redraw. With the default patterns one regex scans the whole
-        block, several times faster than line by line.
+        Each line is cleaned by :func:`clean_lines`, then matched: the same scalars, in
+        the same order per key, whether the text comes a line at a time (:meth:`feed`) or
+        in blocks of any size. With the default patterns one regex scans the whole block,
+        several times faster than line by line.
         """
         out = {} if out is None else out
-        if "\r" in text:
-            text = "\n".join(_last_redraw(line) for line in text.split("\n"))
+        lines = clean_lines(text)
         if self._block is None:
-            for line in text.split("\n"):
-                for key, value, step in self.feed(line):
-                    _append(out, key, step, value)
+            for line in lines:
+                self._match_line(line, out)
             return out
-        found = self._block.findall(text)
+        found = self._block.findall("\n".join(lines))
         if found and self._columns_fast(found, out):
             return out
         step = self.step
@@ -176,7 +195,7 @@ class OutputScalarParser:
             if key == "step":
                 try:
                     step = int(float(text_value))
-                except ValueError:
+                except (ValueError, OverflowError):
                     pass
                 continue
             try:
@@ -190,6 +209,25 @@ class OutputScalarParser:
             cols[1].append(value)
         self.step = step
         return out
+
+    def _match_line(self, line, out):
+        "Add the scalars of one clean line to ``out`` (the general, per-pattern path)."
+        vals = None
+        for e in self._entries:
+            if e.required is not None and e.required not in line:
+                continue
+            for m in e.finditer(line):
+                if vals is None:
+                    vals = {}
+                e.collect(m, vals)
+        if vals is None:
+            return
+        step = vals.pop("step", None)
+        if step is not None:
+            self.step = step
+        step = self.step
+        for key, value in vals.items():
+            _append(out, key, step, value)
 
     def _columns_fast(self, found, out):
         """Group matches by key with C-level builtins when no match changes the step
@@ -224,9 +262,26 @@ class OutputScalarParser:
         return f"<OutputScalarParser {self.patterns_config!r}>"
 
 
+def clean_lines(text):
+    """The lines of ``text`` as they are matched: a line redrawn with ``\\r`` is its last
+    redraw, control characters and ANSI escape sequences are dropped and trailing
+    whitespace is stripped. One trailing newline ends the last line.
+
+    >>> clean_lines("10%\\r\\x1b[32mloss: 0.4\\x1b[0m \\r\\nacc:\\x07 0.9 \\n")
+    ['loss: 0.4', 'acc: 0.9']
+    """
+    if text.endswith("\n"):
+        text = text[:-1]
+    if "\r" in text:
+        text = "\n".join(_last_redraw(line) for line in text.split("\n"))
+    encoded = text.encode("utf-8", "surrogatepass")  # a C-speed test for control bytes
+    if len(encoded.translate(None, _CONTROL_BYTES)) != len(encoded):
+        text = _CONTROL.sub("", text)
+    return [line.rstrip() for line in text.split("\n")]
+
+
 def _last_redraw(line):
-    if line.endswith("\r"):
-        line = line[:-1]
+    line = line.rstrip("\r")
     return line.rsplit("\r", 1)[-1] if "\r" in line else line
 
 
@@ -260,20 +315,20 @@ def test_output_scalars(lines, parser):
     <BLANKLINE>
     """
     out = []
-    for line in lines:
-        line = line.rstrip("\r\n")
+    for line in (clean for line in lines for clean in clean_lines(line)):
         out.append(line)
         for e in parser._entries:
             matches = list(e.finditer(line))
+            shown = _shown_pattern(e.raw)
             if not matches:
-                out.append(f"  {e.pattern!r}: <no matches>")
+                out.append(f"  {shown!r}: <no matches>")
                 continue
             vals = {}
             for m in matches:
                 e.collect(m, vals)
             groups = [m.groups() for m in matches]
-            shown = ", ".join(f"{k}={float(v)}" for k, v in vals.items())
-            out.append(f"  {e.pattern!r}: {groups!r} ({shown or 'no numeric values'})")
+            found = ", ".join(f"{k}={float(v)}" for k, v in vals.items())
+            out.append(f"  {shown!r}: {groups!r} ({found or 'no numeric values'})")
     return "".join(f"{line}\n" for line in out)
 
 
