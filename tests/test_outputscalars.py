@@ -436,8 +436,9 @@ def test_report_spells_value_as_guild():
 # lines of each chunk, the partial rest carried over), gives the same scalars as the whole
 # text in one block (index rebuild) and as feed() a line at a time.
 _ALPHABET = st.sampled_from(
-    ["loss", "acc", "step", ":", " ", "\t", "0", "1", ".", "5", "e", "E", "-", "+", "nan",
-     "inf", "(", ")", "\r", "\n", "\n", "\x1b[0m", "\x07", "x", "é"])
+    ["loss: ", "acc: ", "step: ", "loss", ":", " ", "\t", "0", "1", ".", "5", "e", "E", "-",
+     "+", "nan", "inf", "(", ")", "(step 3)", "\r", "\r", "\n", "\n", "\n", "\x1b[0m",
+     "\x07", "x", "é", "0.4", "1e-3", "Epoch 2"])
 
 
 def _live(config, data, cuts):
