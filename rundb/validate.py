@@ -205,7 +205,7 @@ def _attrs(v):
 
 
 def _output_scalars(v):
-    # The pattern list rundb.ops.outputscalars builds; its own parser checks the regexes.
+    # The pattern list rundb.outputscalars builds; its own parser checks the regexes.
     if v is None:
         return None
     if not isinstance(v, list):

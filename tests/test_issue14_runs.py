@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from rundb import api
-from rundb.selection import RunFilter
+from rundb.api.selection import RunFilter
 
 from conftest import rundb_proc
 from test_compare import make_run
