@@ -181,6 +181,8 @@ class OutputScalarParser:
         """
         out = {} if out is None else out
         lines = clean_lines(text)
+        if self._block is not None and ":" not in text:
+            return out  # both default patterns need a colon
         if self._block is None:
             for line in lines:
                 self._match_line(line, out)
@@ -274,9 +276,10 @@ def clean_lines(text):
         text = text[:-1]
     if "\r" in text:
         text = "\n".join(_last_redraw(line) for line in text.split("\n"))
-    encoded = text.encode("utf-8", "surrogatepass")  # a C-speed test for control bytes
-    if len(encoded.translate(None, _CONTROL_BYTES)) != len(encoded):
-        text = _CONTROL.sub("", text)
+    if not text.isprintable():  # tabs and newlines too: look closer, at C speed
+        encoded = text.encode("utf-8", "surrogatepass")
+        if len(encoded.translate(None, _CONTROL_BYTES)) != len(encoded):
+            text = _CONTROL.sub("", text)
     return [line.rstrip() for line in text.split("\n")]
 
 
