@@ -30,23 +30,37 @@ _STATUS_FLAGS = ("running", "completed", "error", "terminated", "pending", "stag
 
 
 def filter_options(fn):
-    """Run filters shared by runs, compare, select and export (written once)."""
+    """Run filters shared by runs, compare, select and export (written once).
+
+    Each has Guild 0.9's spelling too (``-Fo``, ``-Fl``, ``-Sc`` ...), which Guild users
+    type from habit."""
     opts = [
         click.option("-o", "--op", "ops", multiple=True, metavar="OP",
                      help="Runs whose operation contains OP (repeatable)."),
-        click.option("-l", "--label", "labels", multiple=True, metavar="TEXT",
+        click.option("-Fo", "--operation", "operations", multiple=True, metavar="OP",
+                     help="Runs of operation OP, matched as Guild does: whole name (or "
+                          "the part after MODEL:), * globs, ^...$ regex (repeatable)."),
+        click.option("-l", "-Fl", "--label", "labels", multiple=True, metavar="TEXT",
                      help="Runs whose label contains TEXT (repeatable)."),
-        click.option("--tag", "tags", multiple=True, metavar="TAG", help="Runs tagged TAG (repeatable)."),
-        click.option("-U", "--unlabeled", is_flag=True, help="Runs without a label."),
-        click.option("--marked", "marked", flag_value=True, default=None, help="Marked runs only."),
-        click.option("--unmarked", "marked", flag_value=False, help="Unmarked runs only."),
-        click.option("--started", metavar="RANGE",
+        click.option("-Ft", "--tag", "tags", multiple=True, metavar="TAG",
+                     help="Runs tagged TAG (repeatable)."),
+        click.option("-Fc", "--comment", "comments", multiple=True, metavar="TEXT",
+                     help="Runs whose comment contains TEXT (repeatable)."),
+        click.option("-U", "-Fu", "--unlabeled", is_flag=True, help="Runs without a label."),
+        click.option("-Fm", "--marked", "marked", flag_value=True, default=None,
+                     help="Marked runs only."),
+        click.option("-Fn", "--unmarked", "marked", flag_value=False, help="Unmarked runs only."),
+        click.option("-Fs", "--started", metavar="RANGE",
                      help="Runs started in RANGE ('last hour', 'today', 'after 2024-1-1', ...)."),
-        click.option("--digest", metavar="VAL", help="Runs whose source code digest starts with VAL."),
+        click.option("-Fd", "--digest", metavar="VAL",
+                     help="Runs whose source code digest starts with VAL."),
         click.option("-F", "--filter", "filter_", metavar="EXPR",
-                     help="Runs for which EXPR holds, e.g. \"=lr > 0.01 and loss < 0.3\"."),
+                     help="Runs for which EXPR holds, e.g. \"=lr > 0.01 and loss < 0.3\", "
+                          "\"lr in [0.1, 0.01]\", \"loss is undefined\", "
+                          "\"label contains best\"."),
     ] + [
-        click.option(f"--{s}", f"status_{s}", is_flag=True, help=f"Runs with status {s}.")
+        click.option(f"-S{s[0]}", f"--{s}", f"status_{s}", is_flag=True,
+                     help=f"Runs with status {s}.")
         for s in _STATUS_FLAGS
     ]
     for opt in reversed(opts):
@@ -60,8 +74,10 @@ def run_filter(kw, **extra):
 
     statuses = [s for s in _STATUS_FLAGS if kw.pop(f"status_{s}", False)]
     return RunFilter(
-        ops=list(kw.pop("ops", ())), labels=list(kw.pop("labels", ())),
-        tags=list(kw.pop("tags", ())), unlabeled=kw.pop("unlabeled", False),
+        ops=list(kw.pop("ops", ())), operations=list(kw.pop("operations", ())),
+        labels=list(kw.pop("labels", ())),
+        tags=list(kw.pop("tags", ())), comments=list(kw.pop("comments", ())),
+        unlabeled=kw.pop("unlabeled", False),
         marked=kw.pop("marked", None), statuses=statuses, started=kw.pop("started", None),
         digest=kw.pop("digest", None), filter=kw.pop("filter_", None), **extra,
     )

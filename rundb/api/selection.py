@@ -24,7 +24,9 @@ class RunFilter:
     """Conditions a run must meet; empty fields do not filter."""
 
     ops: list = field(default_factory=list)  # substrings of the op name
+    operations: list = field(default_factory=list)  # op names matched as Guild does
     labels: list = field(default_factory=list)  # substrings of the label
+    comments: list = field(default_factory=list)  # substrings of the comment
     tags: list = field(default_factory=list)  # exact tags (any of)
     unlabeled: bool = False
     marked: bool | None = None  # True: marked only; False: unmarked only
@@ -46,9 +48,19 @@ def where_clause(index, flt, now=None):
     if flt.ops:
         conds.append("(" + " OR ".join("instr(r.op, ?) > 0" for _ in flt.ops) + ")")
         params.extend(flt.ops)
+    if flt.operations:
+        # Guild's matching (globs, regexes, model parts) runs over the few distinct op
+        # names; SQL then selects by the names that match.
+        names = [op for op in reader.distinct_ops(index)
+                 if any(guild_op_match(ref, op) for ref in flt.operations)]
+        conds.append(f"r.op IN ({', '.join('?' for _ in names)})" if names else "0")
+        params.extend(names)
     if flt.labels:
         conds.append("(" + " OR ".join("instr(r.label, ?) > 0" for _ in flt.labels) + ")")
         params.extend(flt.labels)
+    if flt.comments:
+        conds.append("(" + " OR ".join("instr(r.comment, ?) > 0" for _ in flt.comments) + ")")
+        params.extend(flt.comments)
     if flt.unlabeled:
         conds.append("r.label = ''")
     if flt.tags:
@@ -96,6 +108,30 @@ def where_clause(index, flt, now=None):
         conds.append(f"({sql})")
         params.extend(fparams)
     return " AND ".join(conds) or "1", params
+
+
+def guild_op_match(ref, op):
+    """True when ``ref`` selects operation ``op`` as Guild 0.9's ``-Fo`` does: ``^`` or
+    ``$`` make a regex search; else MODEL:OP parts are compared (a part missing from
+    ``ref`` matches any), each exactly or as a ``*`` glob."""
+    import fnmatch
+
+    if ref.startswith("^") or ref.endswith("$"):
+        try:
+            return re.search(ref, op) is not None
+        except re.error:
+            return False
+    for want, have in zip(_op_parts(ref), _op_parts(op)):
+        if not want:
+            continue
+        if not have or not (fnmatch.fnmatchcase(have, want) if "*" in want else want == have):
+            return False
+    return True
+
+
+def _op_parts(spec):
+    model, _, name = spec.rpartition(":")
+    return model or None, name
 
 
 _RANGE = re.compile(r"^(\d*):(\d*)$")

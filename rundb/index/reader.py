@@ -199,3 +199,8 @@ def index_counts(index):
         "scalar keys": one("SELECT count(*) FROM scalar_key"),
         "scalar points": one("SELECT count(*) FROM scalar_point"),
     }
+
+
+def distinct_ops(index):
+    """Every operation name in the index (each once)."""
+    return [row[0] for row in index.conn.execute("SELECT DISTINCT op FROM run")]

@@ -21,7 +21,7 @@ from .lexer import BOOLEANS, RESERVED, is_plain_word, prefixed_name, quote, word
 QUALIFIERS = ("min", "max", "first", "last", "avg", "total", "count")
 
 #: Comparison operators, as written canonically.
-OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~")
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~", "contains")
 
 
 def _name_text(name):
@@ -160,7 +160,8 @@ def format_value(value):
 
 @dataclass(frozen=True)
 class Compare:
-    """``col OP value``: OP is one of ``= != < <= > >= ~`` (``~``: regex search)."""
+    """``col OP value``: OP is one of ``= != < <= > >= ~ contains`` (``~``: regex search;
+    ``contains``: the value's text holds the given text, Guild's filter word)."""
 
     col: object
     op: str

@@ -406,6 +406,10 @@ class _Compiler:
             params.extend(x.params)
             params.append(_param(node.value))
             return dialect.regexp(x.sql)
+        if node.op == "contains":
+            params.extend(x.params)
+            params.append(str(node.value))
+            return dialect.contains(x.sql)
         value = self._value(src, node.value)
         if value is None and node.op in ("=", "!="):
             params.extend(x.params)
@@ -466,6 +470,8 @@ class _Compiler:
         if op == "~":
             self.uses_regexp = True
             return self._tag_exists(" AND " + dialect.regexp("t.tag"), (value,), params)
+        if op == "contains":
+            return self._tag_exists(" AND " + dialect.contains("t.tag"), (str(value),), params)
         if op == "!=":
             return "NOT " + self._tag_exists(" AND t.tag = ?", (value,), params)
         return self._tag_exists(f" AND t.tag {op} ?", (value,), params)

@@ -37,6 +37,12 @@ def regexp(expr):
     return f"{expr} REGEXP ?"
 
 
+def contains(expr):
+    """True when the text of *expr* holds the text in one ``?`` parameter, ignoring case
+    (as Guild's ``contains`` does)."""
+    return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0"
+
+
 def json_value(expr):
     """The SQL value of the JSON text *expr* (strings unquoted, numbers as numbers)."""
     return f"json_extract({expr}, '$')"

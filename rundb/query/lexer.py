@@ -51,6 +51,7 @@ tokens = (
     "LT",
     "GT",
     "TILDE",
+    "LIST",
     *START_TOKENS,
 )
 
@@ -92,6 +93,13 @@ class _Rules:
 
     @lex.TOKEN(_QUOTED)
     def t_QUOTED(self, t):
+        return t
+
+    # A bracketed list of values at the start of a word (Guild's ``in [a, b]``); the
+    # parser takes its values apart. Unquoted words with brackets inside (the regex key
+    # ``loss[0-9]``) are still words.
+    @lex.TOKEN(r"%s\[(?:%s|[^\]'\"])*\]" % (_AT_WORD_START, _QUOTED))
+    def t_LIST(self, t):
         return t
 
     @lex.TOKEN(r"scalar:(?:%s|%s)" % (_QUOTED, _WORD))

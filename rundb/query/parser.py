@@ -254,10 +254,32 @@ class _Grammar:
         values = tuple(v for v, _raw, _pos in p[len(p) - 2])
         p[0] = ast.In(p[1], values, negate=len(p) == 7, pos=p[1].pos)
 
+    @_rule("""expr : colspec IN LIST
+                   | colspec NOT IN LIST""")
+    def p_expr_in_list(self, p):
+        # Guild's spelling, `lr in [0.1, 0.01]`: the same as `lr in (0.1, 0.01)`.
+        values = tuple(v for v, _raw, _pos in _list_values(p, len(p) - 1))
+        p[0] = ast.In(p[1], values, negate=len(p) == 5, pos=p[1].pos)
+
     @_rule("""expr : colspec IS NULL
                    | colspec IS NOT NULL""")
     def p_expr_is_null(self, p):
         p[0] = ast.IsNull(p[1], negate=len(p) == 5, pos=p[1].pos)
+
+    @_rule("""expr : colspec IS WORD
+                   | colspec IS NOT WORD""")
+    def p_expr_is_undefined(self, p):
+        # Guild's `loss is undefined` / `is not undefined`: the same as `is [not] null`.
+        _expect_word(p, len(p) - 1, "undefined")
+        p[0] = ast.IsNull(p[1], negate=len(p) == 5, pos=p[1].pos)
+
+    @_rule("expr : colspec WORD value")
+    def p_expr_contains(self, p):
+        # Guild's `label contains best`: the value's text holds the word (not a keyword,
+        # so `contains` still names a scalar or flag elsewhere).
+        _expect_word(p, 2, "contains")
+        p[0] = ast.Compare(p[1], "contains", p[3][0] if isinstance(p[3][0], str) else p[3][1],
+                           pos=p[1].pos)
 
     @_rule("""values : value
                      | values COMMA value""")
@@ -298,6 +320,48 @@ class _Grammar:
             pos=tok.lexpos,
             line=line_of(text, tok.lexpos),
         )
+
+
+def _expect_word(p, n, word):
+    """Raise the parser's own error at token ``n`` unless it is ``word``."""
+    if p[n].lower() != word:
+        text = p.lexer.lexdata
+        pos = p.lexpos(n)
+        raise QueryError(f"unexpected token {p[n]!r}", text=text, pos=pos,
+                         line=line_of(text, pos))
+
+
+def _list_values(p, n):
+    """[(value, raw, pos)] of the LIST token ``n`` (``[a, 'b c', 3]``)."""
+    from .lexer import tokenize
+
+    raw = p[n]
+    base = p.lexpos(n) + 1
+    text = p.lexer.lexdata
+    values, expect_value = [], True
+    for tok in tokenize(raw[1:-1]):
+        pos = base + tok.lexpos
+        if expect_value and tok.type in ("WORD", "QUOTED", "NULL") or (
+                expect_value and tok.type in RESERVED.values()):
+            if tok.type == "QUOTED":
+                values.append((unquote(tok.value), unquote(tok.value), pos))
+            elif tok.type == "NULL":
+                values.append((None, tok.value, pos))
+            elif tok.type == "WORD":
+                values.append((word_value(tok.value), tok.value, pos))
+            else:
+                values.append((tok.value, tok.value, pos))
+            expect_value = False
+        elif not expect_value and tok.type == "COMMA":
+            expect_value = True
+        else:
+            raise QueryError(f"unexpected token {tok.value!r}", text=text, pos=pos,
+                             line=line_of(text, pos))
+    if expect_value:
+        pos = base + len(raw) - 2
+        raise QueryError("expected a value in the list", text=text, pos=pos,
+                         line=line_of(text, pos))
+    return values
 
 
 def build_parser(**options):
