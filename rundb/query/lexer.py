@@ -27,7 +27,7 @@ RESERVED = {
     word: word.upper()
     for word in (
         "select where order by limit asc desc as and or not in is null "
-        "min max first last avg total count step"
+        "min max first last avg total count step contains"
     ).split()
 }
 

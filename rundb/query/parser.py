@@ -110,6 +110,7 @@ class _Grammar:
                       | NOT
                       | IN
                       | IS
+                      | CONTAINS
                       | STEP
                       | qualifier""")
     def p_keyword(self, p):
@@ -273,11 +274,9 @@ class _Grammar:
         _expect_word(p, len(p) - 1, "undefined")
         p[0] = ast.IsNull(p[1], negate=len(p) == 5, pos=p[1].pos)
 
-    @_rule("expr : colspec WORD value")
+    @_rule("expr : colspec CONTAINS value")
     def p_expr_contains(self, p):
-        # Guild's `label contains best`: the value's text holds the word (not a keyword,
-        # so `contains` still names a scalar or flag elsewhere).
-        _expect_word(p, 2, "contains")
+        # Guild's `label contains best`: the value's text holds the text, in any case.
         p[0] = ast.Compare(p[1], "contains", p[3][0] if isinstance(p[3][0], str) else p[3][1],
                            pos=p[1].pos)
 
