@@ -39,7 +39,7 @@ def rebuild(home):
     Example:
       rundb index rebuild
     """
-    result = api.rebuild_index(home, progress=_progress_bar())
+    result = api.rebuild_index(home, progress=_progress_bar(), waiting=_waiting)
     for err in result.errors:
         click.echo(f"rundb: {err}", err=True)
     click.echo(f"Indexed {result.indexed} run(s)", err=True)
@@ -57,6 +57,11 @@ def check(home):
     if diffs:
         raise SystemExit(1)
     click.echo("Index matches the run directories", err=True)
+
+
+def _waiting():
+    click.echo("Waiting for running runs to finish before rebuilding (Ctrl-C to stop)",
+               err=True)
 
 
 def _progress_bar():

@@ -59,15 +59,51 @@ class RundbGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        """The CLI's error boundary: every error is one ``rundb: ...`` line on stderr
+        (tracebacks only with ``--debug`` or ``RUNDB_DEBUG=1``)."""
         from rundb.errors import RundbError
 
         try:
             return super().invoke(ctx)
         except RundbError as e:
+            if _debug(ctx):
+                raise
             from rundb.text import printable
 
             click.echo(f"rundb: {printable(str(e), lines=True)}", err=True)
             ctx.exit(e.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 - the boundary: no traceback reaches a user
+            if _debug(ctx):
+                raise
+            if isinstance(e, BrokenPipeError):
+                _quiet_stdout()
+                ctx.exit(1)
+            from rundb.text import printable
+
+            from .errors import one_line
+
+            click.echo(f"rundb: {printable(one_line(e, ctx.obj), lines=True)}", err=True)
+            ctx.exit(1)
+
+
+def _debug(ctx):
+    import os
+
+    return bool(ctx.params.get("debug")) or os.environ.get("RUNDB_DEBUG", "") not in ("", "0")
+
+
+def _quiet_stdout():
+    # Output piped into `head`: stop quietly, and keep Python's final flush from failing.
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _setup_logging(debug):
@@ -103,7 +139,8 @@ def _setup_logging(debug):
               help="Index to use: postgresql://USER@HOST/DB or an SQLite file "
                    "(default $RUNDB_INDEX, else index: in HOME/config.yml, else HOME/index.db).")
 @click.option("-C", "cwd", metavar="PATH", help="Run as if started in PATH.")
-@click.option("--debug", is_flag=True, help="Log debug messages.")
+@click.option("--debug", is_flag=True,
+              help="Log debug messages; show tracebacks (also RUNDB_DEBUG=1).")
 @click.version_option("0.1.0", prog_name="rundb")
 @click.pass_context
 def cli(ctx, home_path, index_url, cwd, debug):

@@ -15,6 +15,9 @@ The library raises these and never exits or prints; the CLI turns them into one
   x MetaError           a run's meta.json is missing or unreadable
   x IndexSchemaError    index unreadable, or its schema is newer than this rundb
   x IndexConnectionError  the index server cannot be reached or refuses us
+  x IndexDamaged        index missing beside run directories, or SQLite says it is malformed
+  x HomeNotFound        no rundb home at the path (read-only commands never create one)
+  x HomeReadOnly        a write to a home on a read-only file system or without write access
   x ExportError         export/import problems (missing or invalid paths)
   x UnsafePathError     a path built from outside data leaves its home, or goes through a symlink
   x ReadOnlyError       a write attempted through `rundb sql`
@@ -103,6 +106,18 @@ class IndexSchemaError(RundbError):
 
 class IndexConnectionError(RundbError):
     "The index's database server cannot be reached, or refuses the connection."
+
+
+class IndexDamaged(IndexSchemaError):
+    "The index is missing or malformed; `rundb index rebuild` recreates it from the runs."
+
+
+class HomeNotFound(RundbError):
+    "There is no rundb home at the given path."
+
+
+class HomeReadOnly(RundbError):
+    "The rundb home cannot be written (read-only file system or no write access)."
 
 
 class ExportError(RundbError):

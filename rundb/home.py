@@ -82,6 +82,25 @@ class Home:
         os.makedirs(self.trash_dir, exist_ok=True)
         return self
 
+    def exists(self):
+        return os.path.isdir(self.path)
+
+    def writable(self):
+        """False on a read-only file system or without write access to the home."""
+        return os.access(self.path, os.W_OK) and (
+            not os.path.exists(self.index_path) or os.access(self.index_path, os.W_OK))
+
+    def count_run_dirs(self):
+        """How many run directories the home holds (runs and trash)."""
+        n = 0
+        for parent in (self.runs_dir, self.trash_dir):
+            try:
+                with os.scandir(parent) as entries:
+                    n += sum(1 for e in entries if e.is_dir() and not e.name.startswith("."))
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+        return n
+
 
 def _configured_index(config_path):
     if not os.path.exists(config_path):

@@ -31,13 +31,37 @@ class OutputWriter:
         self.write_lines(data, 1, stream, time_ms)
 
     def write_lines(self, data, n_lines, stream=0, time_ms=0):
-        """Record ``n_lines`` whole lines (bytes, each ending in a newline) at once."""
-        self._out.write(data)
-        self._idx.write(f"{time_ms} {stream}\n".encode("ascii") * n_lines)
+        """Record ``n_lines`` whole lines (bytes, each ending in a newline) at once.
+
+        :raises OSError: the write failed (a full disk); the files then hold whole lines
+            only, each with its mark, as before the call.
+        """
+        marks = f"{time_ms} {stream}\n".encode("ascii") * n_lines
+        out_at, idx_at = self._out.tell(), self._idx.tell()
+        try:
+            _write_all(self._out, data)
+            _write_all(self._idx, marks)
+        except OSError:
+            for f, at in ((self._out, out_at), (self._idx, idx_at)):
+                try:
+                    f.truncate(at)
+                except OSError:
+                    pass
+            raise
 
     def close(self):
         self._out.close()
         self._idx.close()
+
+
+def _write_all(f, data):
+    # An unbuffered file may write part of the data (a full disk) without raising.
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(28, "No space left on device", f.name)
+        view = view[n:]
 
 
 def read_output(run_dir):

@@ -107,14 +107,24 @@ def write_json_atomic(path, data):
         os.remove(tmp)  # a leftover (or a planted symlink) is replaced, never followed
     except FileNotFoundError:
         pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    with open(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        if os.environ.get("RUNDB_FSYNC", "1") != "0":
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        with open(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            if os.environ.get("RUNDB_FSYNC", "1") != "0":
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        # A full disk: the old file stays whole, and no temporary file is left behind.
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
 
 
 def read_meta(run_dir, deleted=False):
@@ -174,9 +184,44 @@ def pid_alive(pid):
     return True
 
 
-def process_gone(status, pid, host):
+#: Slack when comparing a process's start time with a run's: /proc gives the boot time
+#: in whole seconds and process start times in clock ticks.
+START_SLACK_US = 2_000_000
+
+
+def process_started_us(pid):
+    """When process ``pid`` started, in microseconds since the epoch; None if unknown
+    (no such process, or no /proc)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            stat = f.read()
+        with open("/proc/stat", "rb") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+    except (OSError, ValueError, StopIteration):
+        return None
+    # Field 22 (starttime, in clock ticks after boot); the command name before it may
+    # hold spaces and parentheses, so count from its closing parenthesis.
+    ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
+    return btime * 1_000_000 + ticks * 1_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def process_alive(pid, started_us=None):
+    """True if the process ``pid`` that started a run at ``started_us`` still runs.
+
+    A pid alone can be reused: a process with that pid that started after the run did
+    is another process.
+    """
+    if not pid_alive(pid):
+        return False
+    if started_us is None:
+        return True
+    begun = process_started_us(pid)
+    return begun is None or begun <= started_us + START_SLACK_US
+
+
+def process_gone(status, pid, host, started_us=None):
     """True for a run recorded as running whose process no longer exists.
 
     Only runs started on this host can be checked; others are trusted.
     """
-    return status == "running" and host == this_host() and not pid_alive(pid)
+    return status == "running" and host == this_host() and not process_alive(pid, started_us)

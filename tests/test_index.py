@@ -111,7 +111,7 @@ def test_newer_schema_gives_clear_error(home):
 def test_file_that_is_not_a_database(home):
     with open(home.index_path, "wb") as f:
         f.write(b"this is not sqlite" * 100)
-    with pytest.raises(IndexSchemaError, match="cannot open index .* rebuild"):
+    with pytest.raises(IndexSchemaError, match="index .* is damaged .*'rundb index rebuild'"):
         open_index(home.index_path)
 
 

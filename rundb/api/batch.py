@@ -15,5 +15,5 @@ def run_batch(home, batch, label=None, tags=(), echo=True):
     """Run every trial of a batch; return the batch run."""
     from ..ops.batch import run_batch
 
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return run_batch(home, index, batch, label=label, tags=tags, echo=echo)

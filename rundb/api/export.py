@@ -527,7 +527,7 @@ def export_runs(home, dest, run_ids, move=False, progress=None):
     :returns: :class:`TransferResult` (done, skipped, errors).
     :raises ExportError: ``dest`` is a file.
     """
-    with open_home_index(home) as index:
+    with open_home_index(home, write=move) as index:
         return _export_runs(home, index, dest, list(run_ids), move=move, progress=progress)
 
 
@@ -555,7 +555,7 @@ def import_runs(home, path, move=False, progress=None):
     :returns: :class:`TransferResult` (done, skipped, errors).
     :raises ExportError: ``path`` is missing, a file, or holds no runs.
     """
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _import_runs(home, index, path, move=move, progress=progress)
 
 

@@ -409,7 +409,7 @@ def import_guild(home, guild_home, progress=None):
     """
     from ..index.db import open_home_index
 
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _import_guild(home, index, guild_home, progress=progress)
 
 

@@ -1,19 +1,31 @@
 """The index as a whole: rebuild it from run directories, check it against them."""
 
 
-def rebuild_index(home, progress=None):
-    """Recreate the index from run directories; returns RebuildResult(indexed, errors)."""
+def rebuild_index(home, progress=None, waiting=None):
+    """Recreate the index from run directories; returns RebuildResult(indexed, errors).
+
+    Live runs are waited for (``waiting()`` is called first if there are any).
+
+    :raises HomeNotFound: there is no home at ``home.path``.
+    :raises HomeReadOnly: the home cannot be written.
+    """
+    from ..errors import HomeNotFound, HomeReadOnly
     from ..index.rebuild import rebuild
 
-    return rebuild(home, progress)
+    if not home.exists():
+        raise HomeNotFound(f"no rundb home at {home.path}")
+    if not home.writable():
+        raise HomeReadOnly(f"rundb home {home.path} is read-only")
+    return rebuild(home, progress, waiting)
 
 
 def check_index(home):
     """Differences between the index and the run directories (empty when they agree)."""
+    from ..index.db import open_home_index
     from ..index.rebuild import check
 
-    home.ensure()
-    return check(home)
+    with open_home_index(home) as index:
+        return check(home, index)
 
 
 def index_info(home):

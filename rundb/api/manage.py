@@ -169,37 +169,37 @@ def _remove(parent, path):
 
 def label_runs(home, run_ids, **edit):
     """Edit labels: set=, prepend=, append=, remove=, clear=True; return the runs."""
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _label_runs(index, run_ids, **edit)
 
 
 def tag_runs(home, run_ids, add=(), remove=()):
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _tag_runs(index, run_ids, add=add, remove=remove)
 
 
 def mark_runs(home, run_ids, marked=True):
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _mark_runs(index, run_ids, marked=marked)
 
 
 def comment_runs(home, run_ids, comment):
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _comment_runs(index, run_ids, comment=comment)
 
 
 def delete_runs(home, run_ids):
     """Move runs to the trash (restorable until purged)."""
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _delete_runs(index, home, run_ids)
 
 
 def restore_runs(home, run_ids):
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _restore_runs(index, home, run_ids)
 
 
 def purge_runs(home, run_ids):
     """Remove trashed runs for good."""
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return _purge_runs(index, run_ids)

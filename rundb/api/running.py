@@ -33,6 +33,6 @@ def run(home, plan, flags, label=None, tags=(), echo=True, random_seed=None):
     """Run ``plan`` once with ``flags`` and wait for it to end; return the Run."""
     from ..ops.operation import run_once
 
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         return run_once(home, index, plan, flags, label=label, tags=tags, echo=echo,
                         random_seed=random_seed)

@@ -32,6 +32,8 @@ class Index:
         self._depth = 0
         self.key_ids = {}  # (prefix, tag) -> scalar_key.id
         self.flag_ids = {}  # name -> flag_name.id
+        #: opened read-only (a read-only home): readers skip their index writes
+        self.readonly = False
 
     def close(self):
         self.conn.close()
@@ -78,10 +80,13 @@ class Index:
             self._depth = 0
 
 
-def open_index(path, create=True):
+def open_index(path, create=True, readonly=False):
     """Open (and create or migrate) the index at ``path``: an SQLite file, or a
     ``postgresql://`` URL (a shared index; see :mod:`rundb.index.pg`).
 
+    :param readonly: open an SQLite file for reading only, as on a read-only home:
+        SQLite's ``mode=ro``, or ``immutable=1`` when the directory cannot be written (no
+        ``-shm`` file can be made there); nothing is created or migrated.
     :raises IndexSchemaError: the file is not an index, or was written by a newer rundb.
     :raises IndexConnectionError: a PostgreSQL server cannot be reached or refuses us.
     """
@@ -90,8 +95,10 @@ def open_index(path, create=True):
 
         return open_pg_index(path, create=create)
     path = url.check(path)
-    if not create and not os.path.exists(path):
+    if (readonly or not create) and not os.path.exists(path):
         raise IndexSchemaError(f"no index at {path}")
+    if readonly:
+        return _open_readonly(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
@@ -106,13 +113,58 @@ def open_index(path, create=True):
         dialect.register_functions(conn)
     except sqlite3.DatabaseError as e:
         conn.close()
-        raise IndexSchemaError(
-            f"cannot open index {path}: {e} (try 'rundb index rebuild')"
-        ) from None
+        raise damaged(path, e) from None
     except IndexSchemaError:
         conn.close()
         raise
     return Index(conn, path)
+
+
+def _open_readonly(path):
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != schema.SCHEMA_VERSION:
+            raise IndexSchemaError(
+                f"index {path} has schema version {version}, this rundb needs "
+                f"{schema.SCHEMA_VERSION}: open it once with write access to migrate it")
+        conn.execute("PRAGMA query_only = ON")
+        dialect.register_functions(conn)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise damaged(path, e) from None
+    except IndexSchemaError:
+        conn.close()
+        raise
+    index = Index(conn, path)
+    index.readonly = True
+    return index
+
+
+def damaged(path, error):
+    """The one-line RundbError for an SQLite error on the index at ``path``: a malformed
+    file (rebuild it), a full disk, a read-only file, or SQLite's own words."""
+    from ..errors import HomeReadOnly, IndexDamaged
+
+    msg = str(error)
+    low = msg.lower()
+    if "disk is full" in low:
+        return IndexSchemaError(f"disk full writing the index {path}")
+    if "readonly" in low or "read-only" in low:
+        return HomeReadOnly(f"the index {path} is read-only ({msg})")
+    if "unable to open" in low:
+        return IndexSchemaError(f"cannot open the index {path} ({msg})")
+    if "malformed" in low or "not a database" in low or "encrypted" in low:
+        return IndexDamaged(f"index {path} is damaged ({msg}): run 'rundb index rebuild' "
+                            f"to recreate it from the run directories")
+    return IndexSchemaError(f"index {path}: {msg}")
 
 
 def schema_version(index):
@@ -125,19 +177,61 @@ def schema_version(index):
 
 
 @contextlib.contextmanager
-def open_home_index(home):
-    """The index of ``home`` (a :class:`~rundb.home.Home`), open for a ``with`` block;
-    the home's directories are created first."""
+def open_home_index(home, write=False):
+    """The index of ``home`` (a :class:`~rundb.home.Home`), open for a ``with`` block.
+
+    Reading never creates anything: a missing home is :class:`HomeNotFound`, and a home
+    on a read-only file system is read through a read-only connection. An SQLite index
+    missing beside run directories is refused (:class:`IndexDamaged`), never silently
+    replaced by an empty one: ``rundb index rebuild`` recreates it.
+
+    :param write: the caller changes runs: the home is created if missing, and the home's
+        run lock is held shared (so ``index rebuild`` waits for the block to end).
+    :raises HomeReadOnly: ``write`` on a home that cannot be written.
+    """
     location = url.check(home.index_location)  # an unknown scheme creates nothing
-    home.ensure()
-    index = open_index(location)
-    index.home_dir = home.path
-    try:
-        yield index
-    finally:
-        index.close()
+    if url.is_postgres(location):
+        home.ensure()
+        args = {"path": location}
+    else:
+        args = home_index_args(home, location, write)
+    with _run_lock(home, write):
+        index = open_index(**args)
+        index.home_dir = home.path
+        try:
+            yield index
+        finally:
+            index.close()
 
 
+def home_index_args(home, location, write):
+    """How to open the SQLite index ``location`` of ``home`` (see open_home_index)."""
+    from ..errors import HomeNotFound, HomeReadOnly, IndexDamaged
+
+    if not home.exists():
+        if not write:
+            what = " (not a directory)" if os.path.exists(home.path) else ""
+            raise HomeNotFound(f"no rundb home at {home.path}{what}")
+        home.ensure()
+    writable = home.writable()
+    if write and not writable:
+        raise HomeReadOnly(f"rundb home {home.path} is read-only")
+    if not os.path.exists(location):
+        n = home.count_run_dirs()
+        if n:
+            raise IndexDamaged(
+                f"index {location} is missing but the home has {n} run "
+                f"director{'y' if n == 1 else 'ies'}: run 'rundb index rebuild'")
+        if not writable:
+            return {"path": ":memory:"}  # an empty, read-only home: nothing to show
+        home.ensure()
+    return {"path": location, "readonly": not writable}
+
+
+def _run_lock(home, write):
+    from .. import runlock
+
+    return runlock.shared(home.path) if write else contextlib.nullcontext()
 def _migrate(conn, path):
     conn.execute("BEGIN IMMEDIATE")
     try:

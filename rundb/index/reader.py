@@ -5,7 +5,7 @@ import json
 import os
 
 from ..query.catalog import Catalog, ScalarKey
-from ..run import Run, process_gone, read_meta, write_meta
+from ..run import Run, process_gone
 from ..validate import run_path_or_none
 from . import writer
 from ..query.dialect import decode_scalar
@@ -153,27 +153,27 @@ def catalog(index):
 
 
 def reap_gone_runs(index):
-    """Record as ``error`` the runs marked running whose process has vanished.
+    """Record as ``error`` (attribute ``process_gone``) the runs marked running whose
+    process has vanished: a SIGKILL or a crash leaves no exit status behind, and readers
+    call this first so such runs never show as running forever.
 
-    A SIGKILL or a crash leaves no exit status behind; readers call this first so such
-    runs never show as running forever. meta.json is updated too (best effort).
+    Only the index is changed, never meta.json: a run directory is written by its own
+    runner alone (a rebuild reaps the same way). A run whose process is alive (same pid,
+    started no later than the run) is left alone. A read-only index is not changed.
     """
+    if index.readonly:
+        return []
     rows = index.conn.execute(
-        "SELECT id, pid, host FROM run WHERE status = 'running'"
+        "SELECT rid, id, pid, host, started FROM run WHERE status = 'running'"
     ).fetchall()
-    gone = [id_ for id_, pid, host in rows if process_gone("running", pid, host)]
-    for run_id in gone:
-        writer.update_run(index, run_id, status="error")
-        writer.set_attrs(index, rid_of(index, run_id), {"process_gone": True})
-        run = get_run(index, run_id)
-        try:
-            meta = read_meta(run.dir)
-            meta.status = "error"
-            meta.attrs["process_gone"] = True
-            write_meta(meta)
-        except Exception:  # noqa: BLE001 - the index is already right; files are best effort
-            pass
-    return gone
+    gone = [(rid, id_) for rid, id_, pid, host, started in rows
+            if process_gone("running", pid, host, started)]
+    if gone:
+        with index.atomic():
+            for rid, run_id in gone:
+                writer.update_run(index, run_id, status="error")
+                writer.set_attrs(index, rid, {"process_gone": True})
+    return [run_id for _rid, run_id in gone]
 
 
 def _chunks(items, size=900):

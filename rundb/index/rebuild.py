@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..errors import MetaError, RundbError
 from ..output import read_output
 from ..query.catalog import OUTPUT_PREFIX
-from ..run import read_meta
+from ..run import process_gone, read_meta
 from . import reader, writer
 from .tfevents import EventFilesWatcher
 from .db import open_index
@@ -84,6 +84,10 @@ def index_run_dir(index, run_dir, deleted=False):
     """Read one run directory and write its rows (run, flags, tags, attrs, scalars)."""
     run = read_meta(run_dir, deleted=deleted)
     run.deleted = deleted
+    if process_gone(run.status, run.pid, run.host, run.started):
+        # As readers reap it: in the index only; meta.json stays its runner's.
+        run.status = "error"
+        run.attrs["process_gone"] = True
     series = derive_scalars(run)
     with index.atomic():
         old = reader.rid_of(index, run.id)
@@ -137,37 +141,50 @@ def build_index(home, path, progress=None):
     return result
 
 
-def rebuild(home, progress=None):
+def rebuild(home, progress=None, waiting=None):
     """Replace ``home``'s index with one built from its run directories.
 
     A run whose files cannot be read is reported in ``errors`` and skipped; every other
-    run is still indexed.
+    run is still indexed. Live runs are waited for (the home's run lock, taken
+    exclusively; ``waiting()`` is called if there are any): a live run's writes would
+    otherwise go to the replaced file. A failed rebuild (a full disk) leaves the old
+    index as it was and no temporary file behind.
     """
+    from .. import runlock
+
     home.ensure()
-    tmp = f"{home.index_path}.rebuild-{os.getpid()}"
-    _remove_db(tmp)
-    result = build_index(home, tmp, progress)
-    # The old WAL must not be replayed into the new file.
-    _remove_db(home.index_path)
-    os.replace(tmp, home.index_path)
+    with runlock.exclusive(home.path, waiting):
+        tmp = f"{home.index_path}.rebuild-{os.getpid()}"
+        _remove_db(tmp)
+        try:
+            result = build_index(home, tmp, progress)
+        except BaseException:
+            _remove_db(tmp)
+            raise
+        # The old WAL must not be replayed into the new file.
+        _remove_db(home.index_path)
+        os.replace(tmp, home.index_path)
     return result
 
 
-def check(home):
-    """Lines describing every difference between the index and the run directories."""
+def check(home, live=None):
+    """Lines describing every difference between the index (``live``, open; else the
+    home's) and the home's run directories."""
+    if live is None:
+        with open_index(home.index_path) as live:
+            return check(home, live)
     import tempfile
 
+    reader.reap_gone_runs(live)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "check.db")
         result = build_index(home, path)
         diffs = [f"cannot read run: {e}" for e in result.errors]
         fresh = open_index(path)
-        live = open_index(home.index_path)
         try:
             diffs.extend(_compare(live, fresh))
         finally:
             fresh.close()
-            live.close()
     return diffs
 
 
@@ -185,11 +202,45 @@ def _compare(live, fresh):
             continue
         a, b = live_runs[run_id], fresh_runs[run_id]
         for name in sorted(set(a) | set(b)):
-            if a.get(name) != b.get(name):
+            if not _same(a.get(name), b.get(name)):
                 diffs.append(
                     f"{short}: {name} differs (index {a.get(name)!r}, files {b.get(name)!r})"
                 )
     return diffs
+
+
+#: Relative tolerance for the ``total`` of a scalar series in ``index check``. The live
+#: index adds each batch's sum to the total as points arrive; a rebuild sums the whole
+#: series at once; floating-point addition grouped differently differs in the last bits
+#: (``1.0000000000000002`` against ``1.0``). The bound scales with the number of points
+#: and their largest magnitude, so a total near zero from large values of both signs is
+#: not a false alarm. Every other value is compared exactly.
+TOTAL_REL_TOLERANCE = 1e-9
+
+
+def _same(a, b):
+    if isinstance(a, _Summary) and isinstance(b, _Summary):
+        return a.same_as(b)
+    return a == b
+
+
+class _Summary(tuple):
+    """A scalar summary (first/last/min/max value and step, count, total) for check."""
+
+    def same_as(self, other):
+        if len(self) != len(other):
+            return False
+        *mine, total = self
+        *theirs, other_total = other
+        if any(not (x == y or (x != x and y != y)) for x, y in zip(mine, theirs)):
+            return False
+        if total == other_total or (total != total and other_total != other_total):
+            return True
+        if total is None or other_total is None:
+            return False
+        _fv, _fs, _lv, _ls, mn, _mns, mx, _mxs, count = mine
+        scale = max(abs(v) for v in (mn, mx, total, other_total) if v is not None)
+        return abs(total - other_total) <= TOTAL_REL_TOLERANCE * max(count or 1, 1) * scale
 
 
 def _snapshot(index):
@@ -202,7 +253,7 @@ def _snapshot(index):
         data.pop("output_scalars")
         for s in summaries[run.rid]:
             key = f"scalar {s['prefix']}#{s['tag']}"
-            data[key] = tuple(v for k, v in s.items() if k not in ("prefix", "tag", "avg_val"))
+            data[key] = _Summary(v for k, v in s.items() if k not in ("prefix", "tag", "avg_val"))
         data["deleted"] = run.deleted
         out[run.id] = data
     return out

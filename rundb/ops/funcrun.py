@@ -366,7 +366,7 @@ def run_one(home, func, flags, options, make_handle=_record):
     :raises RunError: the function raised (the run's status is ``error``).
     :raises RunTerminated: it was interrupted (status ``terminated``).
     """
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
         record = _create_run(
             home, index, func, flags, label=options.get("label"), tags=_tags(options),
             random_seed=options.get("random_seed"), output_scalars=_output_scalars(options))
@@ -454,7 +454,7 @@ def run_batch(home, func, batch, options, make_handle=_record):
     trials, results = [], []
     interrupted = []
 
-    with open_home_index(home) as index:
+    with open_home_index(home, write=True) as index:
 
         def create_trial(flags, **kw):
             return _create_run(home, index, func, flags, output_scalars=output_scalars, **kw)

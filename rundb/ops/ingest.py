@@ -29,20 +29,64 @@ MAX_PENDING = 200_000
 
 
 def start(index_path, run_dir, rid, patterns_config):
-    """Start the indexer for a run; returns its Popen (stop it with :func:`finish`)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "rundb.ops.ingest", index_path, run_dir, str(rid),
-         json.dumps(patterns_config)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    """Start the indexer for a run; returns its Popen (stop it with :func:`finish`).
+
+    It leads a process group of its own (with the writer it forks), which the runner
+    owns (see rundb.ops.supervise). Its stderr goes to an unnamed temporary file, not a
+    pipe: a pipe kept open by an orphaned writer once hung the runner reading it.
+    """
+    import tempfile
+
+    errors = tempfile.TemporaryFile()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rundb.ops.ingest", index_path, run_dir, str(rid),
+             json.dumps(patterns_config)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+            process_group=0,
+        )
+    except BaseException:
+        errors.close()
+        raise
+    proc.errors = errors
+    return proc
+
+
+def stopped(proc):
+    """How the indexer ended if it has (``"killed by SIGKILL"``), else None. Never blocks."""
+    from .supervise import exit_status
+
+    how = exit_status(proc.pid)
+    if how is not None and how.startswith("exit status"):
+        err = os.pread(proc.errors.fileno(), 1 << 16, 0).decode("utf-8", "replace").strip()
+        if err:
+            return err.splitlines()[-1]
+    return how
 
 
 def finish(proc):
-    """Tell the indexer the run has ended and wait for it; returns an error text or None."""
-    proc.stdin.close()
-    err = proc.stderr.read().decode("utf-8", "replace").strip()
+    """Tell the indexer the run has ended and wait for it; returns an error text or None.
+
+    Whatever is left of its process group afterwards (a writer whose indexer was
+    killed) is killed, so nothing outlives the run.
+    """
+    from .supervise import kill_group, wait_unreaped
+
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass  # the indexer is gone already
+    wait_unreaped(proc.pid)
+    kill_group(proc.pid)
     proc.wait()
+    proc.errors.seek(0)
+    err = proc.errors.read().decode("utf-8", "replace").strip()
+    proc.errors.close()
     if proc.returncode != 0:
+        if proc.returncode < 0:
+            from .supervise import describe_returncode
+
+            return describe_returncode(proc.returncode)
         return err.splitlines()[-1] if err else f"indexer exit status {proc.returncode}"
     return None
 
@@ -114,7 +158,8 @@ def _start_writer(index_path, rid):
 
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_write_batches, args=(index_path, rid, receive), daemon=True)
+    proc = ctx.Process(target=_write_batches, args=(index_path, rid, receive, send, os.getpid()),
+                       daemon=True)
     proc.start()
     receive.close()
 
@@ -131,15 +176,22 @@ def _start_writer(index_path, rid):
     return send.send, finish
 
 
-def _write_batches(index_path, rid, receive):
+def _write_batches(index_path, rid, receive, send, indexer_pid):
     from ..index import writer
     from ..index.db import open_index
+    from .supervise import set_parent_death_signal
 
+    # Only the indexer may hold the sending end: when it dies, recv() sees end of file.
+    send.close()
+    set_parent_death_signal(parent_pid=indexer_pid)
     try:
         index = open_index(index_path)
         try:
             while True:
-                batch = receive.recv()
+                try:
+                    batch = receive.recv()
+                except EOFError:
+                    raise SystemExit(1) from None  # the indexer died; the runner says so
                 if batch is None:
                     return
                 writer.add_series(index, rid, batch)
@@ -162,6 +214,13 @@ def main(argv=None):
     except OSError:
         pass
     index_path, run_dir, rid, patterns = argv
+    try:
+        # Held until exit, so `index rebuild` waits for this run's last write.
+        from .. import runlock
+
+        runlock.hold_shared_forever(os.path.dirname(os.path.abspath(index_path)))
+    except OSError:
+        pass  # no lock file possible there; the open below reports why
     follow(index_path, run_dir, int(rid), json.loads(patterns), sys.stdin.fileno())
     return 0
 

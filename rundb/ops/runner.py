@@ -11,6 +11,7 @@ import logging
 import os
 import selectors
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -44,11 +45,20 @@ def new_run(home, index, op, flags, *, label="", tags=(), parent=None, attrs=Non
         flags=dict(flags), tags=list(tags), attrs=attrs,
         output_scalars=output_scalars, dir=run_dir,
     )
-    if sourcecode_root:
-        from .sourcecode import snapshot
+    try:
+        if sourcecode_root:
+            from .sourcecode import snapshot
 
-        run.sourcecode_digest = snapshot(sourcecode_root, os.path.join(meta_dir(run_dir), "sourcecode"))
-    store.create_run(index, run)
+            run.sourcecode_digest = snapshot(sourcecode_root,
+                                             os.path.join(meta_dir(run_dir), "sourcecode"))
+        store.create_run(index, run)
+    except BaseException:
+        # Never a phantom run: a run that could not be recorded (a full disk, a damaged
+        # index) leaves no directory behind to be found later as "running".
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return run
 
 
@@ -76,13 +86,15 @@ def execute(home, index, run, argv, env=None, echo=True):
         **({"RUNDB_INDEX": home.index_url} if home.index_url else {}),
         "PYTHONUNBUFFERED": "1",
     })
+    from .supervise import child_preexec
+
     output = OutputWriter(run.dir)
     indexer = ingest.start(index.path, run.dir, run.rid, run.output_scalars)
     terminated = []
     try:
         proc = subprocess.Popen(
             argv, cwd=run.dir, env=child_env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=child_preexec(),
         )
     except OSError as e:
         output.write(f"rundb: cannot start {argv[0]}: {e.strerror or e}", stream=1,
@@ -94,8 +106,14 @@ def execute(home, index, run, argv, env=None, echo=True):
     _widen_pipes(proc)
     # What produced the run is gathered once its process is on its way (a git process
     # and, when not cached, the package metadata cost more than the start budget).
-    store.save_run(index, run, attrs={**run.attrs, "child_pid": proc.pid,
-                                      **record_provenance(home, index, run)})
+    try:
+        store.save_run(index, run, attrs={**run.attrs, "child_pid": proc.pid,
+                                          **record_provenance(home, index, run)})
+    except sqlite3.Error as e:
+        # The child runs already: follow it to the end whatever the index says.
+        log.warning(f"cannot update the index for run {run.short_id} ({e}): "
+                    f"after it ends, run '{_rebuild_command(home)}'")
+    watch = _Watch(run, indexer, home)
 
     def forward(signum, _frame):
         terminated.append(signum)
@@ -106,14 +124,18 @@ def execute(home, index, run, argv, env=None, echo=True):
 
     old_handlers = _install_handlers(forward)
     try:
-        _follow(proc, output, echo)
+        _follow(proc, output, echo, watch)
         exit_code = proc.wait()
     finally:
         _restore_handlers(old_handlers)
-        output.close()
+        try:
+            output.close()
+        except OSError as e:
+            watch.output_failed(e)
         error = ingest.finish(indexer)
-    if error is not None:
-        log.warning(f"some scalars were not indexed ({error}): run 'rundb index rebuild'")
+    if error is not None and not watch.warned_indexer:
+        log.warning(f"some scalars of run {run.short_id} were not indexed ({error}): "
+                    f"run '{_rebuild_command(home)}'")
     if terminated:
         status, exit_status = "terminated", TERMINATED_EXIT
     elif exit_code == 0:
@@ -145,7 +167,54 @@ def record_provenance(home, index, run):
     return attrs
 
 
-def _follow(proc, output, echo):
+def _rebuild_command(home):
+    """The exact command that recovers this home's index."""
+    import shlex
+
+    from ..home import Home
+
+    if Home.resolve().path == home.path:
+        return "rundb index rebuild"
+    return f"rundb -H {shlex.quote(home.path)} index rebuild"
+
+
+class _Watch:
+    """What the runner keeps an eye on while it tees: the indexer's life and the output
+    file's writes. Each problem is reported once; the run goes on to its true status."""
+
+    #: Seconds between looks at the indexer while the child is quiet.
+    POLL_SECONDS = 1.0
+
+    def __init__(self, run, indexer, home):
+        self.run = run
+        self.indexer = indexer
+        self.home = home
+        self.warned_indexer = False
+        self.output_ok = True
+        self._next_poll = time.monotonic() + self.POLL_SECONDS
+
+    def poll(self):
+        now = time.monotonic()
+        if self.warned_indexer or now < self._next_poll:
+            return
+        self._next_poll = now + self.POLL_SECONDS
+        from . import ingest
+
+        how = ingest.stopped(self.indexer)
+        if how is not None:
+            self.warned_indexer = True
+            log.warning(f"the indexer of run {self.run.short_id} stopped ({how}); the run goes "
+                        f"on and its output is kept, but its scalars are no longer indexed "
+                        f"live: after it ends, run '{_rebuild_command(self.home)}'")
+
+    def output_failed(self, error):
+        if self.output_ok:
+            self.output_ok = False
+            log.warning(f"cannot write the output of run {self.run.short_id} "
+                        f"({error.strerror or error}): the rest of it is not recorded")
+
+
+def _follow(proc, output, echo, watch=None):
     """Tee the child's stdout and stderr to the terminal and the output files until both
     close. Only whole lines go to the output file, so its reader never sees half a line."""
     sel = selectors.DefaultSelector()
@@ -155,27 +224,50 @@ def _follow(proc, output, echo):
         sinks[stream] = _binary(sink) if echo else None
     partial = {0: b"", 1: b""}
     open_streams = 2
+    timeout = watch.POLL_SECONDS if watch is not None else None
+    if watch is not None:
+        write_lines = _guarded(output, watch)
+    else:
+        def write_lines(data, stream):
+            _lines(output, data, stream)
     while open_streams:
-        for key, _ in sel.select():
+        if watch is not None:
+            watch.poll()
+        for key, _ in sel.select(timeout):
             stream = key.data
             data = os.read(key.fd, 1 << 16)
             if not data:
                 sel.unregister(key.fileobj)
                 open_streams -= 1
                 if partial[stream]:
-                    _lines(output, partial[stream] + b"\n", stream)
+                    write_lines(partial[stream] + b"\n", stream)
                     partial[stream] = b""
                 continue
             sink = sinks[stream]
             if sink is not None:
-                sink.write(data)
-                sink.flush()
+                try:
+                    sink.write(data)
+                    sink.flush()
+                except OSError:
+                    sinks[stream] = None  # the terminal went away; keep recording
             data = partial[stream] + data
             cut = data.rfind(b"\n") + 1
             partial[stream] = data[cut:]
             if cut:
-                _lines(output, data[:cut], stream)
+                write_lines(data[:cut], stream)
     sel.close()
+
+
+def _guarded(output, watch):
+    def write_lines(data, stream):
+        if not watch.output_ok:
+            return
+        try:
+            _lines(output, data, stream)
+        except OSError as e:  # a full disk: keep teeing, say it once
+            watch.output_failed(e)
+
+    return write_lines
 
 
 #: Pipe buffer for the child's output: slack so that a burst of printing never blocks
