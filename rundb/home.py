@@ -3,6 +3,7 @@
 ::
 
     index.db            the index (SQLite, WAL), unless the home names another one
+    index.db.lock       the run lock: writers share it, `index rebuild` takes it alone
     config.yml          optional settings: ``index: postgresql://...`` (a shared index)
     runs/<id>/          run directories (the process's cwd); metadata in runs/<id>/.rundb/
     trash/<id>/         deleted runs, until purged

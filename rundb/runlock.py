@@ -1,7 +1,7 @@
 """The home's run lock: processes that write runs share it, ``index rebuild`` takes it alone.
 
 Every writer of a home (a runner and its indexer, label, delete, import, ...) holds a
-shared ``flock`` on ``HOME/.runs.lock`` while it works; ``rundb index rebuild`` takes it
+shared ``flock`` on ``HOME/index.db.lock`` while it works; ``rundb index rebuild`` takes it
 exclusively before it reads the run directories, so it waits for live runs to end and
 new runs wait for the rebuild. Without it, a rebuild swapped the index file under a live
 run, whose later writes then went to the replaced file and were lost. The kernel drops
@@ -13,7 +13,7 @@ import fcntl
 import os
 import threading
 
-LOCK_FILE = ".runs.lock"
+LOCK_FILE = "index.db.lock"
 
 _held = {}  # lock path -> [fd, count] held shared by this process
 _held_lock = threading.Lock()

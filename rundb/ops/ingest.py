@@ -218,7 +218,7 @@ def main(argv=None):
         # Held until exit, so `index rebuild` waits for this run's last write.
         from .. import runlock
 
-        runlock.hold_shared_forever(os.path.dirname(os.path.abspath(index_path)))
+        runlock.hold_shared_forever(os.path.dirname(os.path.dirname(os.path.abspath(run_dir))))
     except OSError:
         pass  # no lock file possible there; the open below reports why
     follow(index_path, run_dir, int(rid), json.loads(patterns), sys.stdin.fileno())
