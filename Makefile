@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEPS := $(VENV)/.deps
-SOURCES := $(shell find rundb cli -name '*.py') setup.py
+SOURCES := $(shell find rundb cli -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css') setup.py
 
 .PHONY: demo test bench bench-peers clean
 

@@ -18,6 +18,8 @@ setup(
         "rundb_cli",
     ],
     package_dir={"rundb_cli": "cli"},
+    # The web view's page template, script and styles are read as package resources.
+    package_data={"rundb.web": ["templates/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "click>=8.2",
         "pyyaml>=6",
@@ -27,6 +29,7 @@ setup(
         "google-crc32c>=1.5",
         "tensorboard>=2.15",
         "scikit-optimize>=0.10",
+        "jinja2>=3.1",
     ],
     extras_require={"notebook": ["pandas>=2.0"], "postgres": ["psycopg[binary]>=3.1"]},
     entry_points={"console_scripts": ["rundb = rundb_cli.main:main"]},

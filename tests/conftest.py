@@ -28,7 +28,7 @@ def _installed_is_stale():
             continue  # imported from the repo itself
         for root, _dirs, files in os.walk(os.path.join(REPO, src)):
             for name in files:
-                if not name.endswith(".py"):
+                if not name.endswith((".py", ".html", ".js", ".css")):  # code and package data
                     continue
                 path = os.path.join(root, name)
                 other = os.path.join(installed, os.path.relpath(path, os.path.join(REPO, src)))

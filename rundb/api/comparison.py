@@ -88,7 +88,7 @@ def default_columns(index, where, params, all_scalars=False):
 
 def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
                   min_col=None, max_col=None, top=None, extra_cols=False,
-                  all_scalars=False, skip_unchanged=False):
+                  all_scalars=False, skip_unchanged=False, reap=True):
     """The compare table for the selected runs.
 
     :param columns: query text (``select ...`` or a column list) whose columns are added
@@ -96,11 +96,13 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     :param strict_columns: like ``columns`` but replacing the default columns.
     :param min_col, max_col: a column spec to sort by (ascending / descending).
     :param top: keep only the first N runs after sorting.
+    :param reap: see :func:`~rundb.api.selection.select_runs`.
     """
     from ..query import compile, parse_colspec
 
     flt = flt if flt is not None else RunFilter(include_batch=False)
-    reader.reap_gone_runs(index)
+    if reap:
+        reader.reap_gone_runs(index)
     catalog = reader.catalog(index)
     user_query = _columns_query(strict_columns or columns)
     base_where, base_params = where_clause(index, flt)

@@ -5,10 +5,13 @@ from ..index.db import open_home_index
 from .selection import RunFilter, select_one, select_rids, select_runs, where_clause
 
 
-def runs(home, specs=(), flt=None, limit=None):
-    """Runs matching ``specs`` and the RunFilter ``flt``, newest first."""
+def runs(home, specs=(), flt=None, limit=None, reap=True):
+    """Runs matching ``specs`` and the RunFilter ``flt``, newest first.
+
+    :param reap: see :func:`~rundb.api.selection.select_runs` (False: never writes).
+    """
     with open_home_index(home) as index:
-        return select_runs(index, specs, flt, limit)
+        return select_runs(index, specs, flt, limit, reap=reap)
 
 
 def runs_brief(home, flt=None, limit=None):
@@ -35,10 +38,10 @@ def count_runs(home, flt=None):
         return index.conn.execute(f"SELECT count(*) FROM run r WHERE {where}", params).fetchone()[0]
 
 
-def run_info(home, spec=None, flt=None):
+def run_info(home, spec=None, flt=None, reap=True):
     """(Run, [scalar summary dicts]) for one run (default: the newest)."""
     with open_home_index(home) as index:
-        run = select_one(index, spec, flt)
+        run = select_one(index, spec, flt, reap=reap)
         return run, reader.scalar_summaries(index, [run.rid])[run.rid]
 
 

@@ -225,14 +225,20 @@ def _by_id_prefix(index, spec, where, params):
     return [rows[0][0]]
 
 
-def select_runs(index, specs=(), flt=None, limit=None, details=True):
-    """Run records of the selection, newest first."""
-    return reader.load_runs(index, select_rids(index, specs, flt, limit), details=details)
+def select_runs(index, specs=(), flt=None, limit=None, details=True, reap=True):
+    """Run records of the selection, newest first.
+
+    :param reap: first record runs whose process is gone as errors (a write; readers that
+        must never write, such as the web view's GET requests, pass False).
+    """
+    return reader.load_runs(index, select_rids(index, specs, flt, limit, reap=reap),
+                            details=details)
 
 
-def select_one(index, spec=None, flt=None):
+def select_one(index, spec=None, flt=None, reap=True):
     """One run: ``spec``, or the newest run passing the filters."""
-    rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1)
+    rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1,
+                       reap=reap)
     if not rids:
         raise RunNotFound("no matching runs" if spec is None else f"no run matches '{spec}'")
     return reader.load_runs(index, rids[:1])[0]
