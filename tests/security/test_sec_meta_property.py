@@ -24,7 +24,7 @@ FIELDS = ["id", "op", "status", "created", "started", "stopped", "exit_status", 
           "tags", "attrs", "output_scalars"]
 
 HOSTILE_IDS = st.sampled_from([
-    "../../OUTSIDE", "/tmp/OUTSIDE-abs", "..", ".", "", "a" * 31, "A" * 32, "a" * 32 + "/x",
+    "../../OUTSIDE", "@ROOT@/OUTSIDE-abs", "..", ".", "", "a" * 31, "A" * 32, "a" * 32 + "/x",
     "a" * 32 + "\x00", "\ud800" * 32, "../" * 20 + "etc",
 ])
 
@@ -73,7 +73,9 @@ def test_arbitrary_meta_json_never_escapes_or_crashes(doc):
         archive = os.path.join(work, "archive")
         home = Home(os.path.join(work, "home")).ensure()
         good = archive_run(archive, good_meta())
-        archive_run(archive, json.dumps(doc), name=uuid.uuid4().hex)
+        # An absolute id names a place in this example's own directory.
+        text = json.dumps(doc).replace("@ROOT@", root)
+        archive_run(archive, text, name=uuid.uuid4().hex)
         before = tree(root)
         try:
             result = api.import_runs(home, archive)
@@ -94,6 +96,6 @@ def test_arbitrary_meta_json_never_escapes_or_crashes(doc):
         # The two homes: the target, and the archive (rebuilt as a home of its own).
         inside = (os.path.join("work", "home", ""), os.path.join("work", "archive", ""))
         assert all(p.startswith(inside) for p in new), sorted(new)
-        assert not os.path.exists("/tmp/OUTSIDE-abs")
+        assert not os.path.exists(os.path.join(root, "OUTSIDE-abs"))
         # The home agrees with its run directories after the import.
         assert api.check_index(home) == []
