@@ -13,6 +13,7 @@ from rundb.index import store, writer
 from rundb.ops.runner import new_run
 from rundb.api.selection import RunFilter
 
+pytestmark = pytest.mark.backends  # every test on SQLite and on PostgreSQL
 
 
 def make_run(home, index, op="op1.py", flags=None, scalars=None, status="completed",

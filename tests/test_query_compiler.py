@@ -1,5 +1,6 @@
 """The query compiler: golden SQL with parameters, each also run against a real SQLite
-index (schema from rundb.index.schema, rows inserted with plain sqlite3)."""
+index (schema from rundb.index.schema, rows inserted with plain sqlite3) and against a
+real PostgreSQL index (the same rows, through the PostgreSQL connection layer)."""
 
 import json
 import sqlite3
@@ -78,9 +79,14 @@ def _summary(points):
 
 
 def create_index(path):
-    conn = sqlite3.connect(path, isolation_level=None)
-    for migration in MIGRATIONS:
-        conn.executescript(migration)
+    if path.startswith("postgresql://"):
+        from rundb.index.db import open_index
+
+        conn = open_index(path).conn
+    else:
+        conn = sqlite3.connect(path, isolation_level=None)
+        for migration in MIGRATIONS:
+            conn.executescript(migration)
     conn.executemany(
         "INSERT INTO run (rid, id, op, status, created, started, stopped, exit_status, label, marked,"
         " sourcecode_digest, host, user, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'box', 'me', 42)",
@@ -107,9 +113,12 @@ def create_index(path):
     return conn
 
 
-@pytest.fixture(scope="module")
-def conn(tmp_path_factory):
-    conn = create_index(str(tmp_path_factory.mktemp("index") / "index.db"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def conn(tmp_path_factory, request):
+    if request.param == "postgresql":
+        conn = create_index(request.getfixturevalue("pg_database"))
+    else:
+        conn = create_index(str(tmp_path_factory.mktemp("index") / "index.db"))
     yield conn
     conn.close()
 
@@ -120,7 +129,12 @@ def catalog(conn):
 
 
 def snapshot(conn):
-    schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    if isinstance(conn, sqlite3.Connection):
+        schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    else:
+        schema = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2").fetchall()
     return schema, [conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in TABLES]
 
 

@@ -64,11 +64,37 @@ def connect(url, autocommit=True):
     """
     psycopg = driver()
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as e:
         raise IndexConnectionError(
             f"cannot connect to the index at {mask(url)}: {_first_line(e)}"
         ) from None
+    _register_dumpers(conn)
+    return conn
+
+
+def _register_dumpers(conn):
+    # Parameters bind as they do in sqlite3: strings as text (not psycopg's "unknown", so
+    # comparisons pick the text operators), bools as the integers 0 and 1. PostgreSQL text
+    # cannot hold NUL: a NUL in a value becomes U+FFFD (no stored text contains NUL, so a
+    # comparison matches the same rows; the run's files keep the original).
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+    from psycopg.types.string import StrDumper
+
+    class TextDumper(StrDumper):
+        def dump(self, obj):
+            return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+
+    class BoolDumper(Dumper):
+        format = Format.TEXT
+        oid = conn.adapters.types["int2"].oid
+
+        def dump(self, obj):
+            return b"1" if obj else b"0"
+
+    conn.adapters.register_dumper(str, TextDumper)
+    conn.adapters.register_dumper(bool, BoolDumper)
 
 
 def _first_line(error):
@@ -218,7 +244,7 @@ def translate(sql):
     if re.match(r"INSERT\s+INTO\s+run\s*\(", text, re.I) and "RETURNING" not in upper:
         text += " RETURNING rid"
         returning = True
-    if re.match(r"INSERT\s+INTO\s+scalar_stat\b", text, re.I):
+    if re.match(r"INSERT\s+INTO\s+scalar_stat\b", text, re.I) and "DO UPDATE SET" in text:
         head, _, tail = text.partition("DO UPDATE SET")
         for col in _STAT_COLUMNS:
             tail = re.sub(rf"(?<![\w.]){col}\b(?!\s*=[^=])", f"scalar_stat.{col}", tail)
@@ -228,7 +254,8 @@ def translate(sql):
         names = [c.strip() for c in m.group(1).split(",")]
         if "value" in names:
             fixers[names.index("value")] = _jsonb
-    m = re.match(r"INSERT\s+INTO\s+scalar_point\s*\(([^)]*)\)\s*VALUES", text, re.I)
+    m = re.match(r"INSERT\s+INTO\s+scalar_point\s*\(([^)]*)\)\s*VALUES\s*\((\?,\s*)*\?\)$",
+                 text, re.I)
     if m:
         copy = f"COPY scalar_point ({m.group(1)}) FROM STDIN"
 
@@ -237,6 +264,13 @@ def translate(sql):
         before = text[: text.index("json_each(")]
         fixers[_count_marks(before)] = _json_list
         text = text.replace("SELECT value FROM json_each(?)", "SELECT unnest(?) AS value")
+    # A column unknown to the catalog orders by NULL: PostgreSQL refuses a constant there.
+    text = re.sub(r"(ORDER BY |, )NULL (?:ASC|DESC) NULLS LAST(, )?",
+                  lambda m: m.group(1) if m.group(2) else "", text)
+    text = re.sub(r"\bREGEXP\b", "~", text)
+    # Seconds as a float, as SQLite gives them (PostgreSQL would make them numeric).
+    text = re.sub(r"/ (1000000\.0|1e6)\b(?!::)", r"/ \1::float8", text)
+    text = re.sub(r"\bjson_extract\(([^()]*(?:\([^()]*\))?[^()]*), '\$'\)", r"rundb_json(\1)", text)
     text = re.sub(r"\binstr\(", "strpos(", text)
     text = re.sub(r"\bgroup_concat\(", "string_agg(", text)
     text = re.sub(r'(?<![\w."])user(?![\w"])', '"user"', text)

@@ -12,11 +12,50 @@ Differences, each forced by PostgreSQL and invisible through the documented view
   children first by the writer);
 - the schema version is the row of ``rundb_schema`` (there is no ``user_version``).
 
-``rundb_text(x)`` is the text a regex (``~``) matches: a JSON string unquoted, a number
-as text.
+Comparisons across types follow SQLite's rules, so compiled queries and ``--filter``
+read the same on both backends: ``rundb_cmp`` orders NULL < numbers < text (a JSON
+string is text, a JSON number a number), and operators ``= <> < <= > >=`` are defined
+for jsonb (flag values, ``rundb_json(attr)``) against numbers and text, and between
+numbers and text; ``~`` (a regex) matches the text of a jsonb, number or text value.
 """
 
 from . import schema
+
+# (left type, right type, SQL giving -1/0/1 from $1 and $2), SQLite's ordering.
+_CROSS_TYPES = (
+    ("jsonb", "double precision",
+     "CASE WHEN jsonb_typeof($1) <> 'number' THEN 1 "
+     "WHEN $1::float8 < $2 THEN -1 WHEN $1::float8 > $2 THEN 1 ELSE 0 END"),
+    ("jsonb", "text",
+     "CASE WHEN jsonb_typeof($1) = 'number' THEN -1 "
+     "WHEN ($1 #>> '{}') COLLATE \"C\" < $2 COLLATE \"C\" THEN -1 "
+     "WHEN ($1 #>> '{}') COLLATE \"C\" > $2 COLLATE \"C\" THEN 1 ELSE 0 END"),
+    ("text", "double precision", "1"),
+    ("double precision", "text", "-1"),
+    ("bigint", "text", "-1"),
+)
+_OPERATORS = (("=", "eq", "= 0"), ("<>", "ne", "<> 0"), ("<", "lt", "< 0"),
+              ("<=", "le", "<= 0"), (">", "gt", "> 0"), (">=", "ge", ">= 0"))
+
+
+def _cross_type_operators():
+    out = []
+    for left, right, body in _CROSS_TYPES:
+        out.append(f"CREATE FUNCTION rundb_cmp({left}, {right}) RETURNS integer "
+                   f"LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT {body} $$;")
+        for op, name, test in _OPERATORS:
+            out.append(
+                f"CREATE FUNCTION rundb_{name}({left}, {right}) RETURNS boolean "
+                f"LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
+                f"AS $$ SELECT rundb_cmp($1, $2) {test} $$;\n"
+                f"CREATE OPERATOR {op} (LEFTARG = {left}, RIGHTARG = {right}, "
+                f"FUNCTION = rundb_{name});")
+    for left in ("jsonb", "double precision", "bigint"):
+        out.append(
+            f"CREATE FUNCTION rundb_match({left}, text) RETURNS boolean "
+            f"LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT rundb_text($1) ~ $2 $$;\n"
+            f"CREATE OPERATOR ~ (LEFTARG = {left}, RIGHTARG = text, FUNCTION = rundb_match);")
+    return "\n".join(out)
 
 _V1 = """
 CREATE TABLE rundb_schema (version INTEGER NOT NULL);
@@ -113,6 +152,8 @@ CREATE FUNCTION rundb_text(double precision) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT $1::text $$;
 CREATE FUNCTION rundb_text(bigint) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT $1::text $$;
+CREATE FUNCTION rundb_json(text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT $1::jsonb $$;
 
 CREATE VIEW runs AS
 SELECT
@@ -180,7 +221,7 @@ CREATE TABLE package_set (
 """
 
 #: Ordered migrations, numbered as :data:`rundb.index.schema.MIGRATIONS`.
-MIGRATIONS = [_V1, _V2_PACKAGE_SETS]
+MIGRATIONS = [_V1 + _cross_type_operators(), _V2_PACKAGE_SETS]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
