@@ -121,10 +121,8 @@ def test_a_failed_migration_leaves_nothing_half_written(pg_url):
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS rundb_schema, run, flag_name, run_flag, run_tag, "
-                     "run_attr, scalar_key, scalar_point, scalar_stat, package_set CASCADE")
-        conn.execute("DROP FUNCTION IF EXISTS rundb_text(jsonb), rundb_text(text), "
-                     "rundb_text(double precision), rundb_text(bigint)")
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
         conn.execute("CREATE TABLE scalar_stat (x INTEGER)")  # in the way of migration 1
     try:
         with pytest.raises(IndexSchemaError, match="cannot create the index schema"):
@@ -217,3 +215,98 @@ def test_home_without_index_setting_is_unchanged(tmp_path):
     home = Home(str(tmp_path / "h"))
     assert home.index_url is None
     assert home.index_location == home.index_path
+
+
+# rundb sql on PostgreSQL: read-only
+
+
+@pytest.fixture
+def pg_home(tmp_path, pg_url):
+    home = Home(str(tmp_path / "home"), index=pg_url).ensure()
+    with open_index(pg_url) as ix:
+        ix.home_dir = home.path
+        writer.insert_run(ix, _run(flags={"lr": 0.1, "opt": "adam", "aug": True}, label="a"))
+    return home
+
+
+def _pg_state(url):
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+            "ORDER BY 1")]
+        counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        counts["labels"] = conn.execute("SELECT string_agg(label, ',') FROM run").fetchone()[0]
+        counts["functions"] = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        ).fetchone()[0]
+        return counts
+
+
+@pytest.mark.parametrize("statement,refused", [
+    ("INSERT INTO run (id, created) VALUES ('x', 1)", "INSERT"),
+    ("UPDATE run SET label = 'x'", "UPDATE"),
+    ("DELETE FROM run_flag", "DELETE"),
+    ("WITH x AS (DELETE FROM run RETURNING 1) SELECT * FROM x", "DELETE"),
+    ("COPY run TO PROGRAM 'touch {tmp}/pwned'", "COPY"),
+    ("COPY (SELECT 1) TO '{tmp}/out.csv'", "COPY"),
+    ("SET ROLE postgres", "SET"),
+    ("SELECT 1; SET ROLE postgres", None),
+    ("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$", "CREATE"),
+    ("DROP VIEW runs", "DROP"),
+    ("TRUNCATE scalar_point", "TRUNCATE"),
+    ("SELECT * INTO copy_of_run FROM run", "INTO"),
+    ("DO $$ BEGIN DELETE FROM run; END $$", "DO"),
+    ("SELECT 1; DELETE FROM run", None),
+    ("SELECT id FROM run FOR UPDATE", "UPDATE"),
+    ("SELECT nextval(pg_get_serial_sequence('run', 'rid'))", "read-only"),
+])
+def test_pg_sql_refuses_changes_and_changes_nothing(pg_home, tmp_path, statement, refused):
+    before = _pg_state(pg_home.index_url)
+    p = rundb_proc("sql", statement.format(tmp=tmp_path), home=pg_home)
+    assert p.returncode == 1, p.stdout
+    line = p.stderr
+    assert line.count("\n") == 1, line
+    if refused is None:
+        assert line == "rundb: only one statement at a time is allowed\n"
+    elif refused == "read-only":
+        assert line.startswith("rundb: not allowed: the index is read-only here (cannot execute")
+    else:
+        assert line == f"rundb: not allowed: the index is read-only here ({refused})\n"
+    assert _pg_state(pg_home.index_url) == before
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT pg_read_file('/etc/passwd')",
+    "SELECT set_config('default_transaction_read_only', 'off', false)",
+    "SELECT pg_terminate_backend(1)",
+    "SELECT pg_sleep(10)",
+])
+def test_pg_sql_refuses_acting_functions(pg_home, statement):
+    p = rundb_proc("sql", statement, home=pg_home)
+    assert p.returncode == 1
+    assert p.stderr.startswith("rundb: function ") and "is not allowed in rundb sql" in p.stderr
+
+
+def test_pg_sql_reads_views_with_params_and_types(pg_home):
+    p = rundb_proc("sql", "SELECT name, value, type FROM flags WHERE name <> :n ORDER BY name",
+                   "-p", "n", "opt", "--json", home=pg_home)
+    assert p.returncode == 0, p.stderr
+    import json
+
+    assert json.loads(p.stdout) == [{"name": "aug", "value": 1, "type": "bool"},
+                                     {"name": "lr", "value": 0.1, "type": "float"}]
+    p = rundb_proc("sql", "SELECT count(*) AS n, avg(marked) AS m FROM runs WHERE label = ?",
+                   "--params", '["a"]', "--csv", home=pg_home)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["n,m", "1,0"]
+
+
+def test_pg_sql_errors_are_one_line(pg_home):
+    p = rundb_proc("sql", "SELECT nope FROM runs", home=pg_home)
+    assert p.returncode == 1
+    assert p.stderr == 'rundb: column "nope" does not exist\n'
+    p = rundb_proc("sql", "SELECT 1::int AS one, 'a:b' AS s", "--csv", home=pg_home)
+    assert p.returncode == 0 and p.stdout.splitlines() == ["one,s", "1,a:b"]

@@ -10,11 +10,17 @@ def sql_query(home, statement, params=None, timeout=None, max_bytes=None):
     :param timeout: seconds the statement may run (None or 0: no limit).
     :param max_bytes: cap on the result's size (None: the default, 256 MiB).
     :raises ReadOnlyError: the statement would change the index.
-    :raises SQLError: SQLite rejected the statement (its message).
+    :raises SQLError: SQLite (or PostgreSQL, for a shared index) rejected the statement.
     """
     from ..index.sql import DEFAULT_MAX_RESULT_BYTES, query
 
-    with open_home_index(home):
-        pass  # create or migrate the index, so the read-only connection finds the schema
+    with open_home_index(home) as index:
+        # create or migrate the index, so the read-only connection finds the schema
+        postgres = index.backend == "postgresql"
+    if postgres:
+        from ..index import pg_sql
+
+        return pg_sql.query(home.index_url, statement, params, timeout=timeout,
+                            max_bytes=max_bytes or DEFAULT_MAX_RESULT_BYTES)
     return query(home.index_path, statement, params, timeout=timeout,
                  max_bytes=max_bytes or DEFAULT_MAX_RESULT_BYTES)
