@@ -15,11 +15,12 @@ deadlock over) each other's open transactions for them.
 psycopg 3 is imported only here, and only when a ``postgresql://`` index is opened.
 """
 
+import contextlib
 import functools
 import json
 import re
 
-from ..errors import IndexConnectionError, IndexSchemaError
+from ..errors import IndexConnectionError, IndexSchemaError, SQLError
 from . import pg_schema
 from .url import mask
 
@@ -151,23 +152,25 @@ class PgCursor:
         stmt = translate(sql)
         raw = self.connection.side() if stmt.interned else self.connection.raw
         self._cur = raw.cursor()
-        self._cur.execute(stmt.sql, stmt.params(params))
-        if stmt.returning:
-            self.lastrowid = self._cur.fetchone()[0]
+        with _errors(self.connection.url):
+            self._cur.execute(stmt.sql, stmt.params(params))
+            if stmt.returning:
+                self.lastrowid = self._cur.fetchone()[0]
         return self
 
     def executemany(self, sql, rows):
         stmt = translate(sql)
         raw = self.connection.side() if stmt.interned else self.connection.raw
         self._cur = raw.cursor()
-        if stmt.copy:
-            with self._cur.copy(stmt.copy) as copy:
-                for row in rows:
-                    copy.write_row(stmt.params(row))
-            return self
-        rows = [stmt.params(row) for row in rows]
-        if rows:
-            self._cur.executemany(stmt.sql, rows)
+        with _errors(self.connection.url):
+            if stmt.copy:
+                with self._cur.copy(stmt.copy) as copy:
+                    for row in rows:
+                        copy.write_row(stmt.params(row))
+                return self
+            rows = [stmt.params(row) for row in rows]
+            if rows:
+                self._cur.executemany(stmt.sql, rows)
         return self
 
     @property
@@ -186,6 +189,19 @@ class PgCursor:
 
     def __iter__(self):
         return iter(self._cur)
+
+
+@contextlib.contextmanager
+def _errors(url):
+    """psycopg errors as rundb's: a lost server as IndexConnectionError, anything else
+    PostgreSQL rejects as SQLError (one line each)."""
+    psycopg = driver()
+    try:
+        yield
+    except psycopg.OperationalError as e:
+        raise IndexConnectionError(f"lost the index at {mask(url)}: {_first_line(e)}") from None
+    except psycopg.Error as e:
+        raise SQLError(f"PostgreSQL: {_first_line(e)}") from None
 
 
 class _Statement:
