@@ -9,7 +9,7 @@ from .options import pass_home
 
 @click.group(name="index")
 def index():
-    """Show, rebuild or check the index."""
+    """Show, rebuild, check, push or pull the index."""
 
 
 @index.command(name="info")
@@ -28,6 +28,45 @@ def info(home):
     click.echo(f"schema version: {data['schema_version']}")
     for name, count in data["counts"].items():
         click.echo(f"{name}: {count}")
+
+
+@index.command(name="push")
+@click.argument("url")
+@pass_home
+def push(home, url):
+    """Copy this home's runs into the index at URL (a shared PostgreSQL index).
+
+    By run id: new runs are added, changed ones (status, stop time, scalars ...)
+    updated; pushing twice changes nothing. Run directories stay here.
+
+    \b
+    Example:
+      rundb index push postgresql://ann@db.lab/runs
+    """
+    result = api.push_index(home, url, progress=_progress_bar("Pushing"))
+    click.echo(f"Pushed to {_masked(url)}: {result.summary()}", err=True)
+
+
+@index.command(name="pull")
+@click.argument("url")
+@pass_home
+def pull(home, url):
+    """Copy the runs of the index at URL into this home's own index (for offline work).
+
+    By run id, as push; the runs' directories stay on the hosts that hold them.
+
+    \b
+    Example:
+      rundb index pull postgresql://ann@db.lab/runs
+    """
+    result = api.pull_index(home, url, progress=_progress_bar("Pulling"))
+    click.echo(f"Pulled from {_masked(url)}: {result.summary()}", err=True)
+
+
+def _masked(url):
+    from rundb.index.url import mask
+
+    return mask(url)
 
 
 @index.command(name="rebuild")
@@ -64,7 +103,7 @@ def _waiting():
                err=True)
 
 
-def _progress_bar():
+def _progress_bar(what="Indexing"):
     import sys
 
     if not sys.stderr.isatty():
@@ -73,7 +112,7 @@ def _progress_bar():
     def progress(done, total):
         width = 30
         filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\rIndexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.write(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()

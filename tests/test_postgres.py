@@ -310,3 +310,108 @@ def test_pg_sql_errors_are_one_line(pg_home):
     assert p.stderr == 'rundb: column "nope" does not exist\n'
     p = rundb_proc("sql", "SELECT 1::int AS one, 'a:b' AS s", "--csv", home=pg_home)
     assert p.returncode == 0 and p.stdout.splitlines() == ["one,s", "1,a:b"]
+
+
+# push / pull / rebuild / check
+
+
+SCRIPT = """
+import sys
+lr = 0.1
+for i in range(50):
+    print(f"loss: {lr / (i + 1)} (step {i})")
+"""
+
+
+@pytest.mark.slow
+def test_push_pull_round_trip_is_idempotent(tmp_path, pg_url):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "train.py").write_text(SCRIPT)
+    local = Home(str(tmp_path / "local"))
+    for lr in (0.1, 0.2, 0.3):
+        p = rundb_proc("run", "-y", "train.py", f"lr={lr}", home=local, cwd=str(project))
+        assert p.returncode == 0, p.stderr
+    rundb_proc("label", "--set", "best", "1", "-y", home=local)
+    rundb_proc("tag", "--tag", "keep", "2", "-y", home=local)
+    local_csv = rundb_proc("compare", "--csv", "-", home=local).stdout
+    assert local_csv.count("\n") == 4
+
+    p = rundb_proc("index", "push", pg_url, home=local)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.endswith(": 3 added, 0 updated, 0 unchanged\n")
+    p = rundb_proc("index", "push", pg_url, home=local)
+    assert p.stderr.endswith(": 0 added, 0 updated, 3 unchanged\n"), p.stderr
+
+    shared = Home(local.path, index=pg_url)
+    assert rundb_proc("compare", "--csv", "-", home=shared).stdout == local_csv
+
+    other = Home(str(tmp_path / "other"))
+    p = rundb_proc("index", "pull", pg_url, home=other)
+    assert p.returncode == 0 and p.stderr.endswith(": 3 added, 0 updated, 0 unchanged\n")
+    assert rundb_proc("compare", "--csv", "-", home=other).stdout == local_csv
+    p = rundb_proc("index", "pull", pg_url, home=other)
+    assert p.stderr.endswith(": 0 added, 0 updated, 3 unchanged\n")
+
+    # A change on one side is one update on the other.
+    rundb_proc("label", "--set", "changed", "3", "-y", home=local)
+    p = rundb_proc("index", "push", pg_url, home=local)
+    assert p.stderr.endswith(": 0 added, 1 updated, 2 unchanged\n"), p.stderr
+    assert "changed" in rundb_proc("runs", home=shared).stdout
+
+    # Check and rebuild on the shared index look at this home's runs only.
+    p = rundb_proc("index", "check", home=shared)
+    assert p.returncode == 0, p.stdout + p.stderr
+    with open_index(pg_url) as ix:
+        ix.conn.execute("DELETE FROM scalar_stat")
+    p = rundb_proc("index", "check", home=shared)
+    assert p.returncode == 1 and "differs" in p.stdout
+    p = rundb_proc("index", "rebuild", home=shared)
+    assert p.returncode == 0, p.stderr
+    assert rundb_proc("index", "check", home=shared).returncode == 0
+    assert (rundb_proc("compare", "--csv", "-", home=shared).stdout
+            == rundb_proc("compare", "--csv", "-", home=local).stdout)
+
+
+def test_push_to_an_unknown_scheme_writes_nothing(tmp_path):
+    local = Home(str(tmp_path / "local"))
+    p = rundb_proc("index", "push", "mongodb://x/y", home=local)
+    assert p.returncode == 1
+    assert p.stderr.startswith("rundb: unknown index URL scheme 'mongodb'")
+
+
+# Many writers at once
+
+
+MANY_POINTS = """
+import sys
+n = int(sys.argv[1])
+for i in range(n):
+    print(f"loss: {1.0 / (i + 1)} (step {i})")
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_runs_into_one_shared_index(tmp_path, pg_url):
+    """Parallel `rundb run` processes (each its own indexer) write one PostgreSQL index:
+    no point lost, every summary right, index check clean. (bench/bench_pg.py runs the
+    issue's 16 x 20,000.)"""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "many.py").write_text(MANY_POINTS)
+    home = Home(str(tmp_path / "home"), index=pg_url)
+    procs, n, points = 6, 6, 5000
+    env = dict(os.environ, RUNDB_HOME=home.path, RUNDB_INDEX=pg_url)
+    running = [subprocess.Popen([sys.executable, "-m", "rundb_cli.main", "run", "-y", "many.py",
+                                 str(points)], cwd=str(project), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(procs)]
+    for p in running:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    with open_index(pg_url) as ix:
+        assert ix.conn.execute("SELECT count(*) FROM scalar_point").fetchone()[0] == n * points
+        rows = ix.conn.execute("SELECT count, min_val, last_step FROM scalar_stat").fetchall()
+    assert rows == [(points, 1.0 / points, points - 1)] * n
+    p = rundb_proc("index", "check", home=home)
+    assert p.returncode == 0, p.stdout + p.stderr

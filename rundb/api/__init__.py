@@ -40,7 +40,7 @@ _AREAS = {
     "manage": ("label_runs", "tag_runs", "mark_runs", "comment_runs", "delete_runs",
                "restore_runs", "purge_runs"),
     "comparison": ("compare", "select", "run_value", "query"),
-    "indexing": ("rebuild_index", "check_index", "index_info"),
+    "indexing": ("rebuild_index", "check_index", "index_info", "push_index", "pull_index"),
     "sql": ("sql_query",),
     "export": ("export_runs", "export_sql", "export_csv", "archive_runs", "import_runs"),
     "guild_import": ("guild_runs", "import_guild"),

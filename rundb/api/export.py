@@ -17,6 +17,7 @@ remapped through small temporary tables. An import re-derives its rows from the 
 directories (as ``rundb index rebuild`` does), so it trusts only the files.
 """
 
+import contextlib
 import csv
 import os
 import shutil
@@ -187,7 +188,13 @@ def copy_index_rows(src_path, dest_path, run_ids, undelete=False, journal_mode=N
     :returns: the ids whose rows were copied.
     """
     from ..index.sql import sqlite_uri
+    from ..index.url import is_postgres
 
+    if is_postgres(src_path):
+        from ..index.merge import copy_runs_to_file
+
+        with contextlib.closing(open_index(src_path)) as src:
+            return copy_runs_to_file(src, dest_path, run_ids, undelete, journal_mode)
     open_index(dest_path).close()  # create or migrate the destination
     open_index(src_path).close()  # the source at the same schema version
     conn = sqlite3.connect(sqlite_uri(dest_path), uri=True, isolation_level=None,

@@ -4,7 +4,9 @@
 def rebuild_index(home, progress=None, waiting=None):
     """Recreate the index from run directories; returns RebuildResult(indexed, errors).
 
-    Live runs are waited for (``waiting()`` is called first if there are any).
+    Live runs are waited for (``waiting()`` is called first if there are any). On a
+    shared (PostgreSQL) index, the runs whose directories this machine sees are
+    re-indexed from them; other hosts' runs are left as they are.
 
     :raises HomeNotFound: there is no home at ``home.path``.
     :raises HomeReadOnly: the home cannot be written.
@@ -46,3 +48,35 @@ def index_info(home):
             "schema_version": schema_version(index),
             "counts": reader.index_counts(index),
         }
+
+
+def push_index(home, url, progress=None):
+    """Copy the runs of ``home``'s own SQLite index into the index at ``url`` (a shared
+    PostgreSQL index), by run id: new runs are added, changed ones updated, the rest
+    left alone. Returns a :class:`~rundb.index.merge.MergeResult`."""
+    return _merge(home.index_path, url, home, progress)
+
+
+def pull_index(home, url, progress=None):
+    """Copy the runs of the index at ``url`` into ``home``'s own SQLite index, by run id
+    (the reverse of :func:`push_index`; run directories stay where they are)."""
+    return _merge(url, home.index_path, home, progress)
+
+
+def _merge(src_location, dest_location, home, progress):
+    from ..index.db import open_index
+    from ..index.merge import merge_runs
+    from ..index.url import check
+
+    check(src_location), check(dest_location)
+    home.ensure()
+    src = open_index(src_location)
+    try:
+        dest = open_index(dest_location)
+        try:
+            src.home_dir = dest.home_dir = home.path
+            return merge_runs(src, dest, progress=progress)
+        finally:
+            dest.close()
+    finally:
+        src.close()

@@ -287,6 +287,7 @@ def translate(sql):
     # Seconds as a float, as SQLite gives them (PostgreSQL would make them numeric).
     text = re.sub(r"/ (1000000\.0|1e6)\b(?!::)", r"/ \1::float8", text)
     text = re.sub(r"\bjson_extract\(([^()]*(?:\([^()]*\))?[^()]*), '\$'\)", r"rundb_json(\1)", text)
+    text = re.sub(r"\bWHERE 1(?=\s|$)", "WHERE TRUE", text)
     text = re.sub(r"\binstr\(", "strpos(", text)
     text = re.sub(r"\bgroup_concat\(", "string_agg(", text)
     text = re.sub(r'(?<![\w."])user(?![\w"])', '"user"', text)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from ..errors import MetaError, RundbError
 from ..output import read_output
 from ..query.catalog import OUTPUT_PREFIX
-from ..run import process_gone, read_meta
-from . import reader, writer
+from ..run import process_gone, read_meta, this_host
+from . import reader, url, writer
 from .tfevents import EventFilesWatcher
 from .db import open_index
 
@@ -161,36 +161,68 @@ def rebuild(home, progress=None, waiting=None):
         except BaseException:
             _remove_db(tmp)
             raise
+        if home.index_url and url.is_postgres(home.index_url):
+            _rebuild_shared(home, tmp)
+            return result
         # The old WAL must not be replayed into the new file.
         _remove_db(home.index_path)
         os.replace(tmp, home.index_path)
     return result
 
 
+def _rebuild_shared(home, built):
+    # A shared index holds other hosts' runs too: merge the runs rebuilt from this home's
+    # directories into it (by run id) instead of replacing it.
+    from .merge import merge_runs
+
+    try:
+        src = open_index(built)
+        try:
+            live = open_index(home.index_location)
+            live.home_dir = src.home_dir = home.path
+            try:
+                merge_runs(src, live)
+            finally:
+                live.close()
+        finally:
+            src.close()
+    finally:
+        _remove_db(built)
+
+
 def check(home, live=None):
     """Lines describing every difference between the index (``live``, open; else the
-    home's) and the home's run directories."""
+    home's) and the home's run directories.
+
+    On a shared index, only the runs of this home are checked: those with a directory
+    here, and those recorded as created on this host.
+    """
     if live is None:
         with open_index(home.index_path) as live:
             return check(home, live)
     import tempfile
 
     reader.reap_gone_runs(live)
+    shared = live.backend == "postgresql"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "check.db")
         result = build_index(home, path)
         diffs = [f"cannot read run: {e}" for e in result.errors]
         fresh = open_index(path)
         try:
-            diffs.extend(_compare(live, fresh))
+            diffs.extend(_compare(live, fresh, local_only=shared))
         finally:
             fresh.close()
     return diffs
 
 
-def _compare(live, fresh):
+def _compare(live, fresh, local_only=False):
     live_runs = _snapshot(live)
     fresh_runs = _snapshot(fresh)
+    if local_only:
+        host = this_host()
+        live_runs = {i: r for i, r in live_runs.items()
+                     if i in fresh_runs or r.get("host") == host}
     diffs = []
     for run_id in sorted(set(live_runs) | set(fresh_runs)):
         short = run_id[:8]

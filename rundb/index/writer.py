@@ -211,6 +211,28 @@ def _key_id(index, prefix, tag):
     return kid
 
 
+def key_id(index, prefix, tag):
+    """The id of scalar key (prefix, tag), added if new."""
+    return index.key_ids.get((prefix, tag)) or _key_id(index, prefix, tag)
+
+
+def insert_points(index, rows):
+    """Insert scalar points ``(rid, key id, step, value, time)`` as they are (a merge:
+    the run's summaries are copied with :func:`insert_stats`)."""
+    with index.atomic() as conn:
+        conn.executemany(_INSERT_POINT, rows)
+
+
+def insert_stats(index, rows):
+    """Insert scalar summaries ``(rid, key id, first_val, first_step, last_val, last_step,
+    min_val, min_step, max_val, max_step, count, total)`` as they are."""
+    with index.atomic() as conn:
+        conn.executemany(
+            "INSERT INTO scalar_stat (rid, key, first_val, first_step, last_val, last_step, "
+            "min_val, min_step, max_val, max_step, count, total) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def series_from_points(points):
     """``{(prefix, tag): (steps, values, times)}`` from ``(prefix, tag, step, value, time)``."""
     series = {}
