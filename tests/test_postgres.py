@@ -384,8 +384,7 @@ def test_push_to_an_unknown_scheme_writes_nothing(tmp_path):
 
 
 MANY_POINTS = """
-import sys
-n = int(sys.argv[1])
+n = 10
 for i in range(n):
     print(f"loss: {1.0 / (i + 1)} (step {i})")
 """
@@ -403,7 +402,7 @@ def test_concurrent_runs_into_one_shared_index(tmp_path, pg_url):
     procs, n, points = 6, 6, 5000
     env = dict(os.environ, RUNDB_HOME=home.path, RUNDB_INDEX=pg_url)
     running = [subprocess.Popen([sys.executable, "-m", "rundb_cli.main", "run", "-y", "many.py",
-                                 str(points)], cwd=str(project), env=env,
+                                 f"n={points}"], cwd=str(project), env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for _ in range(procs)]
     for p in running:

@@ -232,6 +232,8 @@ def _run_lock(home, write):
     from .. import runlock
 
     return runlock.shared(home.path) if write else contextlib.nullcontext()
+
+
 def _migrate(conn, path):
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -329,7 +329,11 @@ def _placeholders(sql):
 def schema_version(raw):
     """The schema version of the database behind *raw* (0 for an empty database)."""
     with raw.cursor() as cur:
-        cur.execute("SELECT to_regclass('rundb_schema') IS NOT NULL")
+        # A scan of pg_class (not to_regclass, whose cache may be stale after waiting
+        # for the migration lock) sees what another process has just committed.
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+                    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relname = 'rundb_schema' AND n.nspname = current_schema())")
         if not cur.fetchone()[0]:
             return 0
         cur.execute("SELECT max(version) FROM rundb_schema")
