@@ -62,6 +62,7 @@ def test_summary_merges_across_batches_like_one_batch(home, index):
     assert sa[0]["max_step"] == values.index(max(values))
 
 
+@pytest.mark.backends
 def test_nan_points_kept_and_shown_last_but_left_out_of_min_max(home, index):
     run = new_run(home, index, "op", {}, status="completed")
     writer.add_scalars(index, run.rid, [("", "x", 0, 1.0, 0), ("", "x", 1, float("nan"), 0)])
@@ -72,6 +73,7 @@ def test_nan_points_kept_and_shown_last_but_left_out_of_min_max(home, index):
     assert [p[2] for p in points] == [0, 1] and math.isnan(points[1][3])
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("batches", [
     [[1e-3, 3.2e20, float("inf"), float("nan")]],
     [[1e-3], [3.2e20], [float("inf")], [float("nan")]],
@@ -90,6 +92,7 @@ def test_non_finite_values_stored_faithfully_in_any_batches(home, index, batches
     assert values[:3] == [1e-3, 3.2e20, float("inf")] and math.isnan(values[3])
 
 
+@pytest.mark.backends
 def test_all_nan_series_has_nan_first_and_last_and_no_min(home, index):
     run = new_run(home, index, "op", {}, status="completed")
     writer.add_scalars(index, run.rid, [("", "x", 5, float("nan"), 0)])

@@ -5,6 +5,8 @@ import io
 import json
 import math
 
+import pytest
+
 from rundb import api
 from rundb.index.rebuild import rebuild
 
@@ -26,6 +28,7 @@ def _run(cli, name):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.backends
 def test_diverging_losses_recorded_shown_and_never_best(cli, home, project):
     write(project / "diverge.py", DIVERGING)
     write(project / "steady.py", STEADY)
