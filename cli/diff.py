@@ -59,7 +59,7 @@ def _text(kind, value):
     if kind == "scalar" and isinstance(value, float):
         return f"{value:g}"
     if kind == "flag" or isinstance(value, (bool, list, dict)):
-        from rundb.ops.flagvals import encode_flag_value
+        from rundb.flagvals import encode_flag_value
 
         return encode_flag_value(value)
     return str(value)

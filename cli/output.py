@@ -50,7 +50,7 @@ def _cell(value, kind):
     if kind == SCALAR and isinstance(value, (int, float)):
         return f"{value:f}"
     if isinstance(value, (list, dict)):
-        from rundb.ops.flagvals import encode_flag_value
+        from rundb.flagvals import encode_flag_value
 
         return encode_flag_value(value)
     return str(value)

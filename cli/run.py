@@ -68,7 +68,7 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
     if test_output_scalars:
         _test_output_scalars(plan, test_output_scalars)
         return
-    from rundb.ops.flagvals import parse_flag_assigns
+    from rundb.flagvals import parse_flag_assigns
     from rundb.ops.trials import split_batch_files
 
     batch_files, assigns = split_batch_files(assigns)
@@ -152,7 +152,7 @@ def _split(ctx, args):
 
 
 def _confirm(plan, flags):
-    from rundb.ops.flagvals import encode_flag_value
+    from rundb.flagvals import encode_flag_value
 
     lines = [f"You are about to run {plan.name}"]
     for name in sorted(flags):
@@ -162,7 +162,7 @@ def _confirm(plan, flags):
 
 
 def _op_help(plan):
-    from rundb.ops.flagvals import encode_flag_value
+    from rundb.flagvals import encode_flag_value
 
     lines = [f"Usage: rundb run [OPTIONS] {plan.name} [FLAG]...", ""]
     if plan.opdef.description:

@@ -100,7 +100,7 @@ def info(home, spec, all_scalars, with_files, as_json, **kw):
             data["files"] = {f.path: f.size for f in files}
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
-    from rundb.ops.flagvals import encode_flag_value
+    from rundb.flagvals import encode_flag_value
     from rundb.text import printable
 
     for name, value in _info_fields(run):

@@ -657,8 +657,12 @@ def parse_config(text, path="<string>"):
     """
     import yaml
 
+    from .flagvals import load_yaml
+
     try:
-        data = yaml.safe_load(text)
+        # The flag-value resolver: `lr: 1e-3` here is the float `lr=1e-3` is on the
+        # command line.
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         raise OpError(_yaml_error(path, e)) from None
     try:

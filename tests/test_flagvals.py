@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rundb.errors import FlagError
-from rundb.ops.flagvals import (
+from rundb.flagvals import (
     decode_flag_function,
     decode_flag_value,
     encode_flag_value,

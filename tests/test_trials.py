@@ -3,7 +3,7 @@
 import pytest
 
 from rundb.errors import BatchError
-from rundb.ops.flagvals import decode_flag_value, parse_flag_assigns
+from rundb.flagvals import decode_flag_value, parse_flag_assigns
 from rundb.ops.trials import (
     expand_grid,
     format_trials_table,

@@ -18,7 +18,8 @@ NULL compares with nothing, sorts last in our ORDER BY, and is never written for
 else, so ``scalar_point.value IS NULL`` means NaN. In ``scalar_stat`` a NULL
 ``first_val``/``last_val`` beside its non-NULL step is a NaN first/last value, while
 ``min``, ``max``, ``count`` and ``total`` (so ``avg``) leave NaN out: a run whose last
-loss is NaN shows ``nan`` as its loss, and ``select --min loss`` never picks it.
+loss is NaN shows ``nan`` as its loss, and ``select --min loss`` never picks it. A flag
+whose ``type`` is ``float`` and whose ``value`` is NULL is a NaN flag value, by the same rule.
 
 Each migration is applied in its own transaction and bumps ``PRAGMA user_version``.
 """

@@ -25,7 +25,6 @@ The statement may also come from a script someone else wrote, so its cost is bou
 Plain ``sqlite3`` only: sqlite-utils imports pandas and numpy when they are installed.
 """
 
-import json
 import os
 import sqlite3
 import time
@@ -260,18 +259,19 @@ def _mib(n):
 
 
 def parse_param_value(text):
-    """The value a ``-p NAME VALUE`` binds: a JSON number, string, true/false or null when
-    VALUE reads as one, else VALUE as text.
+    """The value a ``-p NAME VALUE`` binds, decoded as a flag value is (rundb.flagvals):
+    a number, a string, a boolean (as 1/0) or null; a list or dict stays the text.
 
     >>> parse_param_value("0.01"), parse_param_value("train"), parse_param_value('"12"')
     (0.01, 'train', '12')
     >>> parse_param_value("true"), parse_param_value("null"), parse_param_value("[1]")
     (1, None, '[1]')
+    >>> parse_param_value("1e-3"), parse_param_value("'7'")
+    (0.001, '7')
     """
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
+    from ..flagvals import decode_flag_value
+
+    value = decode_flag_value(text)
     if isinstance(value, bool):
         return int(value)
     if value is None or isinstance(value, (int, float, str)):

@@ -88,8 +88,9 @@ def decode_flag(value, type_):
         return None
     if type_ in ("list", "dict"):
         return json.loads(value)
-    if type_ == "float" and value is not None:
-        return float(value)
+    if type_ == "float":
+        # NULL is a NaN: SQLite holds none (the rule of schema.py, as for scalars)
+        return float("nan") if value is None else float(value)
     return value
 
 

@@ -478,7 +478,7 @@ def _compare_frame(home, run_list, flt):
 
 
 def _print_info(run_obj, output=False, scalars=False):
-    from ..ops.flagvals import encode_flag_value
+    from ..flagvals import encode_flag_value
     from ..query.catalog import scalar_key_name
 
     found = api.runs_by_id(run_obj.home, [run_obj.id])

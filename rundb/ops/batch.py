@@ -184,7 +184,7 @@ def _single(plan, flags, trial):
 
 def preview(batch):
     """The lines shown before a batch starts (seed wording)."""
-    from .flagvals import encode_flag_value
+    from ..flagvals import encode_flag_value
 
     plan = batch.plan
     if batch.optimizer == "+":
@@ -413,6 +413,6 @@ def _order_like(flags, plan):
 
 
 def _assigns(flags):
-    from .flagvals import format_flag_assigns
+    from ..flagvals import format_flag_assigns
 
     return ", ".join(format_flag_assigns(flags))

@@ -448,7 +448,7 @@ def run_batch(home, func, batch, options, make_handle=_record):
     :raises RunTerminated: a trial was interrupted (the batch is terminated too).
     """
     from . import batch as batches
-    from .flagvals import format_flag_assigns
+    from ..flagvals import format_flag_assigns
 
     output_scalars = _output_scalars(options)
     trials, results = [], []

@@ -26,7 +26,7 @@ import logging
 import os
 import re
 
-from rundb.ops.flagvals import format_label_value
+from rundb.flagvals import format_label_value
 
 __all__ = ["default_label", "run_label"]
 

@@ -13,7 +13,7 @@ def resolve_flags(plan, assigns, force=False):
 
     :raises FlagError: unknown flag, value outside choices, bad type.
     """
-    from .flagvals import parse_flag_assigns
+    from ..flagvals import parse_flag_assigns
 
     user = parse_flag_assigns(list(assigns))
     if not plan.opdef.flags:

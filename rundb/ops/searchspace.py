@@ -18,7 +18,7 @@ skopt is imported only by :func:`flag_dims`.
 import numbers
 
 from rundb.errors import BatchError
-from rundb.ops.flagvals import decode_flag_function, format_flag_assigns
+from rundb.flagvals import decode_flag_function, format_flag_assigns
 
 __all__ = ["flag_dims", "is_search_spec", "no_dims_error", "search_flags"]
 

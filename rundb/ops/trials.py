@@ -17,7 +17,7 @@ import itertools
 import os
 
 from rundb.errors import BatchError
-from rundb.ops.flagvals import decode_flag_value, encode_flag_value
+from rundb.flagvals import decode_flag_value, encode_flag_value
 
 __all__ = [
     "is_batch_value",
@@ -129,8 +129,10 @@ def _read_csv(f):
 def _read_yaml(f):
     import yaml
 
+    from ..flagvals import load_yaml
+
     try:
-        data = yaml.safe_load(f)
+        data = load_yaml(f)
     except yaml.YAMLError as e:
         raise ValueError(str(e)) from None
     return [] if data is None else data

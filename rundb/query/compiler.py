@@ -96,7 +96,8 @@ def _json(value):
 
 
 def _float(value):
-    return None if value is None else float(value)
+    # A float flag stored as NULL is a NaN (SQLite holds no NaN; rundb/index/schema.py).
+    return float("nan") if value is None else float(value)
 
 
 # The inverse of the index writer's encoding (rundb.index.writer.encode_flag); other

@@ -359,7 +359,7 @@ def _hparam_value(value, type_):
         return float(value) if isinstance(value, float) else int(value)
     if isinstance(value, str):
         return value
-    from ..ops.flagvals import encode_flag_value
+    from ..flagvals import encode_flag_value
 
     return encode_flag_value(value)
 

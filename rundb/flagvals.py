@@ -1,25 +1,45 @@
-"""Flag values as typed on the command line: decoding, encoding and formatting.
+"""The flag-value codec: one way to read and write flag values everywhere.
 
-Values use a small YAML-like syntax, parsed here by hand (no YAML import, so the
-CLI starts fast and the rules are ours rather than YAML 1.1's surprises):
+The command line (``lr=1e-3``), ``rundb.yml``, batch files, ``rundb sql -p`` and run labels
+all go through here, so a value means the same wherever it is written.
 
-* ``1`` int, ``1.`` ``.1`` ``1.e1`` ``1e-06`` float, ``.inf`` ``-.inf`` ``.nan``
-* ``yes true True on`` / ``no false False off`` bool, ``null ~`` None, empty -> ``''``
-* ``'quoted'`` and ``"quoted"`` strings, ``[1, a, 2.0]`` lists, ``{a: 1, b: c d}`` dicts
-* ``[1, 2] * 2`` list repetition
-* ``range[1:5]``, ``linspace[0:1:5]``, ``logspace[-3:0:4]`` expand to lists
+Decoding is YAML (PyYAML, a flow value or a plain scalar) with these rules on top, each one
+something the seeds or issue 14 require:
 
-Exceptions to YAML, kept as strings: run-id-like exponents (``1e2``, ``123e4``:
-3-8 chars of digits around one lowercase ``e``), ``1_2_3``, ``1:2``, and flag
-functions such as ``[1:2]`` or ``uniform[-1:1]`` (search spaces, decoded with
-`decode_flag_function`).
+* **Plain scalars resolve like YAML 1.2 numbers**, not YAML 1.1's: ``1e-3``, ``1.e1`` and
+  ``1E5`` are floats (YAML 1.1 wants a dot and a signed exponent), ``inf``, ``-inf``,
+  ``Infinity``, ``nan`` (any case) and ``.inf``/``.nan`` are floats, ``010`` is 10, ``0x10``
+  is 16. ``1_000`` and ``1:2`` (``10:00``) stay strings, and so do dates.
+  ``yes``/``no``/``on``/``off``/``true``/``false`` are booleans and ``null``/``~`` is None
+  (YAML 1.1's spellings, as Guild reads them).
+* **Run-id-like exponents stay strings**: 3-8 characters of digits around one lowercase
+  ``e`` (``1e2``, ``67217e15``: short run ids), except as a function argument.
+* **Text that does not start a flow value** (``[``, ``{``, a quote) is one plain scalar:
+  ``a: b``, ``- a`` and ``# a`` are strings, never a mapping, a list or a comment. Empty
+  text is the empty string.
+* **Text that is not valid syntax is kept as it is** (``[1,2``, ``'a' b``); decoding never
+  raises.
+* **Brackets**: ``[NUM:NUM]`` and ``[NUM:NUM:NUM]`` (a search range) and ``NAME[...]``
+  (a named flag function, e.g. ``uniform[-1:1]``) stay strings for the batch layer
+  (:func:`decode_flag_function`, :func:`is_search_text`); ``range[...]``, ``linspace[...]``
+  and ``logspace[...]`` expand to lists, ``[...] * N`` repeats a list. Anything else in
+  brackets is a YAML list: ``[a:1,b:2]``, ``[http://a,http://b]``, ``[10:00,12:30]`` and
+  ``[a:b]`` are lists of two (or one) strings.
 
->>> decode_flag_value("[1,2] * 2")
-[1, 2, 1, 2]
+The same resolver reads ``rundb.yml`` (:data:`Loader`) and YAML batch files, so ``lr: 1e-3``
+there is the float ``lr=1e-3`` is on the command line.
+
+Encoding writes text that decodes back to the value (``'1'`` for the string "1").
+
+>>> decode_flag_value("[1,2] * 2"), decode_flag_value("1e-3"), decode_flag_value("[a:1,b:2]")
+([1, 2, 1, 2], 0.001, ['a:1', 'b:2'])
 >>> decode_flag_function("uniform[-2.0:2.0]")
 ('uniform', (-2.0, 2.0))
 >>> encode_flag_value([1, "a b", True, None])
 '[1, a b, yes, null]'
+
+This module is core: it imports nothing of rundb's but errors, and PyYAML only when a value
+needs it (``rundb --help`` never decodes one).
 """
 
 from __future__ import annotations
@@ -37,6 +57,8 @@ __all__ = [
     "format_flag_value",
     "format_flag_assigns",
     "format_label_value",
+    "is_search_text",
+    "load_yaml",
     "parse_flag_assigns",
 ]
 
@@ -46,10 +68,15 @@ log = logging.getLogger("rundb")
 # as range[1e9] should warn, not exhaust memory.
 MAX_SEQUENCE_LEN = 1_000_000
 
-_INT_RE = re.compile(r"[-+]?[0-9]+\Z")
-_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
-_INF_RE = re.compile(r"([-+]?)\.(?:inf|Inf|INF)\Z")
-_NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)\Z")
+_INT_RE = re.compile(r"[-+]?[0-9]+\Z|[-+]?0x[0-9a-fA-F]+\Z")
+_FLOAT_RE = re.compile(
+    r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z"
+    r"|[-+]?\.?(?:inf|infinity)\Z|\.?nan\Z",
+    re.I,
+)
+_BOOL_RE = re.compile(r"(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE"
+                      r"|on|On|ON|off|Off|OFF)\Z")
+_NULL_RE = re.compile(r"(?:~|null|Null|NULL|)\Z")
 # Short run ids such as 67217e15 look like floats; keep them as strings.
 _RUN_ID_RE = re.compile(r"[0-9]+e[0-9]+\Z")
 # Strings YAML (or Python's int()) would read as numbers; encoding quotes them.
@@ -57,19 +84,9 @@ _NUMBERISH_RE = re.compile(
     r"[-+]?(?:[0-9][0-9_]*(?::[0-5]?[0-9])+"
     r"|(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9_]+)?)\Z"
 )
+_NUMBER_ARG_RE = re.compile(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*\Z")
 _FUNCTION_RE = re.compile(r"([A-Za-z0-9_.\-]*)\[(.*)\]\Z", re.S)
 _REPEAT_RE = re.compile(r"(.*\])\s*\*\s*([0-9]+)\Z", re.S)
-
-_NULLS = {"null", "Null", "NULL", "~"}
-_TRUES = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}
-_FALSES = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"}
-
-_DOUBLE_ESCAPES = {
-    "0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v",
-    "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
-    "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029",
-}
-_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
 
 class _DecodeError(Exception):
@@ -77,17 +94,90 @@ class _DecodeError(Exception):
 
 
 # ---------------------------------------------------------------------------
+# The YAML resolver
+
+
+def _plain_tag(text):
+    "The YAML tag of an unquoted scalar under the rules above."
+    if _NULL_RE.match(text):
+        return "null"
+    if _BOOL_RE.match(text):
+        return "bool"
+    if _INT_RE.match(text):
+        return "int"
+    if _FLOAT_RE.match(text):
+        return "float"
+    return "str"
+
+
+def _plain_value(text):
+    """An unquoted scalar (already stripped) as its typed value."""
+    tag = _plain_tag(text)
+    if tag == "str":
+        return text
+    if tag == "null":
+        return None
+    if tag == "bool":
+        return text.lower() in ("yes", "true", "on")
+    if tag == "int":
+        try:
+            return int(text, 16) if "x" in text else int(text, 10)
+        except ValueError:  # more digits than Python converts
+            return text
+    if _RUN_ID_RE.match(text) and 3 <= len(text) <= 8:
+        return text
+    if text.lstrip("+-")[:2] in (".i", ".I", ".n", ".N"):  # YAML's .inf and .nan
+        text = text.replace(".", "", 1)
+    return float(text)
+
+
+_LOADER = None
+
+
+def _loader_class():
+    """A PyYAML SafeLoader whose plain scalars resolve by :func:`_plain_value`."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import yaml
+
+    base = yaml.SafeLoader  # (libyaml's words its errors differently from the seeds)
+
+    class Loader(base):
+        "rundb's YAML: SafeLoader with the flag-value resolver (see rundb.flagvals)."
+
+    Loader.yaml_implicit_resolvers = {}  # no YAML 1.1 implicit types: ours, below
+    Loader.add_implicit_resolver("tag:rundb,flag:plain", re.compile(r"(?s).*"), None)
+    Loader.add_constructor("tag:rundb,flag:plain",
+                           lambda loader, node: _plain_value(node.value.strip()))
+    _LOADER = Loader
+    return Loader
+
+
+def load_yaml(stream):
+    """Parse a YAML document (``rundb.yml``, a batch file) with the flag-value resolver.
+
+    :raises yaml.YAMLError: invalid YAML.
+    """
+    import yaml
+
+    return yaml.load(stream, Loader=_loader_class())  # noqa: S506 - a SafeLoader
+
+
+# ---------------------------------------------------------------------------
 # Decoding
 
 
 def decode_flag_value(s):
-    """Decode a command-line flag value to a Python value.
+    """Decode a flag value as typed to a Python value (the rules of this module).
 
     Never raises: text that is not valid value syntax is returned unchanged.
     Sequence functions with bad arguments log a warning and stay strings.
 
     >>> decode_flag_value("1.e1"), decode_flag_value("12e3"), decode_flag_value("range[3]")
     (10.0, '12e3', [0, 1, 2])
+    >>> decode_flag_value("-inf"), decode_flag_value("[1:2]"), decode_flag_value("[a:b]")
+    (-inf, '[1:2]', ['a:b'])
     """
     return _decode_value(s, log.warning)
 
@@ -125,178 +215,41 @@ def _decode(s, warn):
             name, args = fn
             if name in _SEQUENCES:
                 return _expand_sequence(text, name, args, warn)
-            return text
-    return _parse_document(text)
+            if name or _is_range(args):
+                return text
+    if text[0] not in "[{'\"":
+        return _plain_value(text)
+    return _parse_flow(text)
 
 
-def _parse_document(text):
-    c = text[0]
-    if c in "[{'\"":
-        p = _FlowParser(text)
-        val = p.value(terminators="")
-        p.skip_ws()
-        if p.pos != len(text):
-            raise _DecodeError()
-        return val
-    return _plain_scalar(text)
+def _parse_flow(text):
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader_class())  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError:
+        raise _DecodeError() from None
 
 
-def _plain_scalar(text):
-    """Resolve an unquoted scalar (already stripped) to its typed value."""
-    if text in _NULLS:
-        return None
-    if text in _TRUES:
-        return True
-    if text in _FALSES:
+def _is_range(args):
+    "``[NUM:NUM]`` or ``[NUM:NUM:NUM]``: a search range, not a list."
+    return len(args) in (2, 3) and all(_NUMBER_ARG_RE.match(a) for a in args)
+
+
+def is_search_text(s):
+    """True if the string ``s`` asks for a search: ``[NUM:NUM]``, ``[NUM:NUM:NUM]`` or a
+    named flag function (``uniform[-1:1]``, ``loguniform[1e-4:1e-1]``).
+
+    >>> [is_search_text(t) for t in ("[0:1]", "[1:2:1.5]", "uniform[a:b]", "[a:b]", "[1:2:3:4]")]
+    [True, True, True, False, False]
+    """
+    if not isinstance(s, str):
         return False
-    c = text[0]
-    if c.isdigit() or c in "+-.":
-        if _INT_RE.match(text):
-            try:
-                return int(text)
-            except ValueError:  # more digits than Python converts
-                return text
-        if _FLOAT_RE.match(text):
-            if _RUN_ID_RE.match(text) and 3 <= len(text) <= 8:
-                return text
-            return float(text)
-        m = _INF_RE.match(text)
-        if m:
-            return -math.inf if m.group(1) == "-" else math.inf
-        if _NAN_RE.match(text):
-            return math.nan
-    return text
-
-
-class _FlowParser:
-    """Recursive descent over flow lists, dicts and quoted strings."""
-
-    def __init__(self, text):
-        self.text = text
-        self.pos = 0
-
-    def skip_ws(self):
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos] in " \t\r\n":
-            pos += 1
-        self.pos = pos
-
-    def peek(self):
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def value(self, terminators):
-        self.skip_ws()
-        c = self.peek()
-        if c == "[":
-            return self.seq()
-        if c == "{":
-            return self.mapping()
-        if c == "'":
-            return self.single_quoted()
-        if c == '"':
-            return self.double_quoted()
-        return self.plain(terminators)
-
-    def plain(self, terminators):
-        start = self.pos
-        text = self.text
-        while self.pos < len(text) and text[self.pos] not in terminators:
-            if text[self.pos] in "[]{}":
-                raise _DecodeError()
-            self.pos += 1
-        raw = text[start : self.pos].strip()
-        if not raw:
-            raise _DecodeError()
-        return _plain_scalar(raw)
-
-    def seq(self):
-        self.pos += 1  # [
-        items = []
-        while True:
-            self.skip_ws()
-            if self.peek() == "]":
-                self.pos += 1
-                return items
-            items.append(self.value(terminators=",]"))
-            self.skip_ws()
-            c = self.peek()
-            if c == ",":
-                self.pos += 1
-            elif c != "]":
-                raise _DecodeError()
-
-    def mapping(self):
-        self.pos += 1  # {
-        result = {}
-        while True:
-            self.skip_ws()
-            c = self.peek()
-            if c == "}":
-                self.pos += 1
-                return result
-            if c in "[{":
-                raise _DecodeError()  # unhashable key
-            key = self.value(terminators=":,}")
-            self.skip_ws()
-            if self.peek() == ":":
-                self.pos += 1
-                self.skip_ws()
-                val = None if self.peek() in ",}" else self.value(terminators=",}")
-            else:
-                val = None
-            result[key] = val
-            self.skip_ws()
-            c = self.peek()
-            if c == ",":
-                self.pos += 1
-            elif c != "}":
-                raise _DecodeError()
-
-    def single_quoted(self):
-        text = self.text
-        pos = self.pos + 1
-        parts = []
-        while True:
-            end = text.find("'", pos)
-            if end < 0:
-                raise _DecodeError()
-            parts.append(text[pos:end])
-            if text.startswith("''", end):
-                parts.append("'")
-                pos = end + 2
-            else:
-                self.pos = end + 1
-                return "".join(parts)
-
-    def double_quoted(self):
-        text = self.text
-        pos = self.pos + 1
-        parts = []
-        while pos < len(text):
-            c = text[pos]
-            if c == '"':
-                self.pos = pos + 1
-                return "".join(parts)
-            if c != "\\":
-                parts.append(c)
-                pos += 1
-                continue
-            esc = text[pos + 1 : pos + 2]
-            if esc in _DOUBLE_ESCAPES:
-                parts.append(_DOUBLE_ESCAPES[esc])
-                pos += 2
-            elif esc in _HEX_ESCAPES:
-                digits = text[pos + 2 : pos + 2 + _HEX_ESCAPES[esc]]
-                try:
-                    parts.append(chr(int(digits, 16)))
-                except ValueError:
-                    raise _DecodeError() from None
-                if len(digits) != _HEX_ESCAPES[esc]:
-                    raise _DecodeError()
-                pos += 2 + len(digits)
-            else:
-                raise _DecodeError()
-        raise _DecodeError()
+    fn = _split_function(s.strip())
+    if fn is None:
+        return False
+    name, args = fn
+    return bool(name) or _is_range(args)
 
 
 # ---------------------------------------------------------------------------
@@ -622,20 +575,41 @@ def _truncated_float(f, decimals=5):
 
 
 def _encode_str(s, flow):
-    if _needs_quotes(s, flow):
+    if not _needs_quotes(s, flow):
+        return s
+    if s.isprintable():
         return "'" + s.replace("'", "''") + "'"
-    return s
+    return _double_quoted(s)
+
+
+def _double_quoted(s):
+    "A YAML double-quoted scalar: line breaks and other unprintable characters escaped."
+    out = []
+    for c in s:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        else:
+            code = ord(c)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _needs_quotes(s, flow):
-    if not s or s != s.strip():
+    if not s or s != s.strip() or not s.isprintable():
         return True
-    if flow and (s[0] in "'\"" or any(c in s for c in ",[]{}:")):
+    if flow and (s[0] in "'\"" or any(c in s for c in ",[]{}:#")):
         return True
     if _NUMBERISH_RE.match(s):
         return True
     decoded = _decode_value(s, _no_warning)
-    return not isinstance(decoded, str) or decoded != s
+    if not isinstance(decoded, str) or decoded != s:
+        return True
+    # In a list or dict the text must also read back as one YAML plain scalar (no
+    # anchor, alias, tag or other indicator at its start).
+    return flow and _decode_value(f"[{s}]", _no_warning) != [s]
 
 
 def _shell_quote(s):
