@@ -19,7 +19,8 @@ something the seeds or issue 14 require:
   text is the empty string.
 * **Text that is not valid syntax is kept as it is** (``[1,2``, ``'a' b``); decoding never
   raises.
-* **Brackets**: ``[NUM:NUM]`` and ``[NUM:NUM:NUM]`` (a search range) and ``NAME[...]``
+* **Brackets**: ``[NUM:NUM]`` and ``[NUM:NUM:NUM]`` (a search range; ``[1:2:3:4]``, all
+  numbers too, is a range the batch layer reports as one) and ``NAME[...]``
   (a named flag function, e.g. ``uniform[-1:1]``) stay strings for the batch layer
   (:func:`decode_flag_function`, :func:`is_search_text`); ``range[...]``, ``linspace[...]``
   and ``logspace[...]`` expand to lists, ``[...] * N`` repeats a list. Anything else in
@@ -232,15 +233,17 @@ def _parse_flow(text):
 
 
 def _is_range(args):
-    "``[NUM:NUM]`` or ``[NUM:NUM:NUM]``: a search range, not a list."
-    return len(args) in (2, 3) and all(_NUMBER_ARG_RE.match(a) for a in args)
+    """``[NUM:NUM]``, ``[NUM:NUM:NUM]``: a search range, not a list. (More numbers, as in
+    ``[1:2:3:4]``, are a range too, which the batch layer rejects by name, as the seeds
+    show: ``uniform requires 2 or 3 args``.)"""
+    return len(args) >= 2 and all(_NUMBER_ARG_RE.match(a) for a in args)
 
 
 def is_search_text(s):
     """True if the string ``s`` asks for a search: ``[NUM:NUM]``, ``[NUM:NUM:NUM]`` or a
     named flag function (``uniform[-1:1]``, ``loguniform[1e-4:1e-1]``).
 
-    >>> [is_search_text(t) for t in ("[0:1]", "[1:2:1.5]", "uniform[a:b]", "[a:b]", "[1:2:3:4]")]
+    >>> [is_search_text(t) for t in ("[0:1]", "[1:2:1.5]", "uniform[a:b]", "[a:b]", "[1:a]")]
     [True, True, True, False, False]
     """
     if not isinstance(s, str):

@@ -29,7 +29,7 @@ GUILD = [
     ("[a:1,b:2]", ["a:1", "b:2"]), ("[1:2]", "[1:2]"), ("[1:2:3]", "[1:2:3]"),
     ("[-1:1]", "[-1:1]"), ("[1e-4:1e-1]", "[1e-4:1e-1]"), ("[0.1:0.9:0.5]", "[0.1:0.9:0.5]"),
     ("uniform[1:2]", "uniform[1:2]"), ("loguniform[1e-4:1e-1]", "loguniform[1e-4:1e-1]"),
-    ("foo[a:b]", "foo[a:b]"), ("[1e-3, 2]", [0.001, 2]), ("{a: 1, b: [1, 2]}", {"a": 1, "b": [1, 2]}),
+    ("foo[a:b]", "foo[a:b]"), ("[1:2:3:4]", "[1:2:3:4]"), ("[1e-3, 2]", [0.001, 2]), ("{a: 1, b: [1, 2]}", {"a": 1, "b": [1, 2]}),
     ("{a: 1e-3}", {"a": 0.001}), ("[1] * 3", [1, 1, 1]), ("range[3]", [0, 1, 2]),
     ("linspace[0:1:3]", [0.0, 0.5, 1.0]), ("[1,2", "[1,2"), ("'a' b", "'a' b"),
 ]
@@ -40,7 +40,6 @@ BEYOND = [
     ("[a:b]", ["a:b"]),  # '[a:b]', then a search over non-numbers
     ("[1:a]", ["1:a"]),  # likewise
     ("[hello:1:1.2]", ["hello:1:1.2"]),  # likewise
-    ("[1:2:3:4]", ["1:2:3:4"]),  # likewise: a range has 2 or 3 numbers
     ("[inf, 1]", [INF, 1]),  # ['inf', 1]: inside a list as at the top
     ("[nan]", [NAN]),  # ['nan']
     ("a: b", "a: b"),  # {'a': 'b'}: a value without brackets is one scalar
@@ -79,7 +78,8 @@ def test_rundb_yml_and_batch_files_read_plain_values_as_the_command_line(text, v
 
 @pytest.mark.parametrize("text,search", [
     ("[0:1]", True), ("[1e-4:1e-1:1e-2]", True), ("uniform[a:b]", True), ("[a:b]", False),
-    ("[http://a,http://b]", False), ("[10:00,12:30]", False), ("[1:2:3:4]", False),
+    ("[http://a,http://b]", False), ("[10:00,12:30]", False), ("[1:2:3:4]", True),
+    ("[1:2:x]", False),
     ("[1, 2]", False), ("x", False),
 ])
 def test_search_only_for_numeric_ranges_and_named_functions(text, search):

@@ -18,7 +18,7 @@ skopt is imported only by :func:`flag_dims`.
 import numbers
 
 from rundb.errors import BatchError
-from rundb.flagvals import decode_flag_function, format_flag_assigns
+from rundb.flagvals import decode_flag_function, format_flag_assigns, is_search_text
 
 __all__ = ["flag_dims", "is_search_spec", "no_dims_error", "search_flags"]
 
@@ -36,13 +36,8 @@ def is_search_spec(value):
     """
     if isinstance(value, list):
         return True
-    if not isinstance(value, str):
-        return False
-    try:
-        decode_flag_function(value)
-    except ValueError:
-        return False
-    return True
+    # [NUM:NUM], [NUM:NUM:NUM] or a named function; other bracketed text is not a search
+    return is_search_text(value)
 
 
 def search_flags(flags):
