@@ -113,7 +113,7 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
     parser = OutputScalarParser.from_config(patterns_config) if patterns_config is not None else None
     watcher = EventFilesWatcher(run_dir)
     output = open(os.path.join(meta_dir(run_dir), "output"), "rb")
-    partial = b""
+    lines = TimedLines(os.path.join(meta_dir(run_dir), "output.index"))
     pending, n_pending = {}, 0
     last_flush = last_poll = time.monotonic()
     done = more = False
@@ -124,17 +124,16 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
                 done = True
             data = output.read(READ_BLOCK)
             more = len(data) == READ_BLOCK
-            if data and parser is not None:
-                data = partial + data
-                cut = data.rfind(b"\n") + 1
-                partial = data[cut:]
-                if cut:
-                    now = time.time()
-                    found = parser.feed_text(data[:cut].decode("utf-8", "replace"))
+            last = done and not more
+            if parser is not None:
+                # Each line keeps the time the runner recorded for it in output.index,
+                # as `index rebuild` reads it: live and rebuilt points are the same.
+                for time_ms, text in lines.feed(data, final=last):
+                    found = parser.feed_text(text)
+                    t = time_ms / 1000
                     for key, (steps, values) in found.items():
                         n_pending += len(steps)
-                        writer.merge_series(pending, {(OUTPUT_PREFIX, key): (steps, values, [now] * len(steps))})
-            last = done and not more
+                        writer.merge_series(pending, {(OUTPUT_PREFIX, key): (steps, values, [t] * len(steps))})
             now = time.monotonic()
             if last or now - last_poll >= EVENTS_POLL_SECONDS:
                 events = watcher.poll()
@@ -149,7 +148,91 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
                 break
     finally:
         output.close()
+        lines.close()
         finish_writer()
+
+
+class TimedLines:
+    """Whole lines of ``.rundb/output`` paired with their times from ``output.index``
+    (one ``<time_ms> <stream>`` mark per line, written just after the lines).
+
+    :meth:`feed` takes newly read output bytes and returns ``[(time_ms, text)]``: blocks
+    of whole lines sharing a time, as ``index rebuild`` groups them. A line whose mark
+    has not arrived yet waits for it, unless ``final`` (then it has time 0, as in a
+    rebuild of an output file without marks).
+    """
+
+    def __init__(self, marks_path):
+        self._marks_path = marks_path
+        self._marks_file = None
+        self._text = b""
+        self._marks = b""
+
+    def _read_marks(self):
+        if self._marks_file is None:
+            try:
+                self._marks_file = open(self._marks_path, "rb")
+            except FileNotFoundError:
+                return
+        data = self._marks_file.read()
+        if data:
+            self._marks += data
+
+    def feed(self, data, final=False):
+        from itertools import groupby
+
+        if data:
+            self._text += data
+        cut = self._text.rfind(b"\n") + 1
+        if not cut:
+            return []
+        self._read_marks()
+        mcut = self._marks.rfind(b"\n") + 1
+        marks = self._marks[:mcut].split(b"\n")
+        marks.pop()
+        lines = self._text[:cut].split(b"\n")
+        lines.pop()
+        n = len(lines) if final else min(len(lines), len(marks))
+        if not n:
+            return []
+        if n == len(lines):
+            self._text = self._text[cut:]
+        else:
+            self._text = b"\n".join(lines[n:]) + b"\n" + self._text[cut:]
+        used = min(n, len(marks))
+        if used == len(marks):
+            self._marks = self._marks[mcut:]
+        else:
+            self._marks = b"\n".join(marks[used:]) + b"\n" + self._marks[mcut:]
+        blocks = []
+        start = 0
+        for mark, group in groupby(marks[:used]):
+            count = len(list(group))
+            time_ms = _mark_time(mark)
+            if blocks and blocks[-1][0] == time_ms:
+                blocks[-1][2] += count
+            else:
+                blocks.append([time_ms, start, count])
+            start += count
+        if used < n:
+            if blocks and blocks[-1][0] == 0:
+                blocks[-1][2] += n - used
+            else:
+                blocks.append([0, used, n - used])
+        return [(time_ms, (b"\n".join(lines[i:i + k]) + b"\n").decode("utf-8", "replace"))
+                for time_ms, i, k in blocks]
+
+    def close(self):
+        if self._marks_file is not None:
+            self._marks_file.close()
+
+
+def _mark_time(mark):
+    parts = mark.split(b" ", 1)
+    try:
+        return int(parts[0]) if len(parts) == 2 else 0
+    except ValueError:
+        return 0
 
 
 def _start_writer(index_path, rid):
