@@ -44,6 +44,10 @@ from .catalog import RUN_ATTRS
 #: beyond it read through correlated subqueries, which have no limit.
 MAX_JOINS = 60
 
+#: Result columns one query may return: SQLite's default SQLITE_MAX_COLUMN. A wider
+#: query is a clear QueryError here instead of SQLite's "too many columns".
+MAX_RESULT_COLUMNS = 2000
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _TAG_SEPARATOR = "\x1f"
@@ -557,6 +561,11 @@ def compile(query, catalog, runs_where=None, runs_params=()):
     for extra in extras:
         outputs.append(extra.sql)
         select_params.extend(extra.params)
+    if len(outputs) > MAX_RESULT_COLUMNS:
+        raise QueryError(
+            f"too many columns: {len(columns)} columns need {len(outputs)} result columns "
+            f"(with the run id and flag types), more than the {MAX_RESULT_COLUMNS} one "
+            f"query can return")
 
     where_params, conditions = list(runs_params), []
     if runs_where:

@@ -76,7 +76,8 @@ class _Grammar:
     @_rule("""columns : column
                       | columns COMMA column""")
     def p_columns(self, p):
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        # Appended in place: copying the list at each item made long lists quadratic.
+        p[0] = [p[1]] if len(p) == 2 else _append(p[1], p[3])
 
     @_rule("""column : colspec
                      | colspec AS alias""")
@@ -179,7 +180,8 @@ class _Grammar:
     @_rule("""order_items : order_item
                           | order_items COMMA order_item""")
     def p_order_items(self, p):
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        # Appended in place: copying the list at each item made long lists quadratic.
+        p[0] = [p[1]] if len(p) == 2 else _append(p[1], p[3])
 
     @_rule("""order_item : colspec
                          | colspec ASC
@@ -283,7 +285,8 @@ class _Grammar:
     @_rule("""values : value
                      | values COMMA value""")
     def p_values(self, p):
-        p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+        # Appended in place: copying the list at each item made long lists quadratic.
+        p[0] = [p[1]] if len(p) == 2 else _append(p[1], p[3])
 
     # A value is (python value, text as written, position).
 
@@ -410,6 +413,11 @@ def _parse(start, text):
             raise QueryError(
                 "unexpected end of query", text=text, pos=pos, line=line_of(text, pos)
             ) from None
+
+
+def _append(items, item):
+    items.append(item)
+    return items
 
 
 # Words that are only a kind prefix: the name after them is missing.
