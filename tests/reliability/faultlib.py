@@ -150,10 +150,13 @@ def printed_steps(run_dir):
     """Steps of the ``loss: i (step i)`` lines in a run's recorded output."""
     path = os.path.join(run_dir, ".rundb", "output")
     steps = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith("loss: ") and line.rstrip().endswith(")"):
-                steps.append(int(line.rsplit(" ", 1)[1].rstrip(")\n")))
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("loss: ") and line.rstrip().endswith(")"):
+                    steps.append(int(line.rsplit(" ", 1)[1].rstrip(")\n")))
+    except FileNotFoundError:
+        pass  # a batch run prints nothing of its own
     return steps
 
 
