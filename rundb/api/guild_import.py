@@ -38,6 +38,7 @@ from ..errors import ExportError, RundbError
 from .export import TransferResult, _home_ids
 from ..home import META_DIR
 from ..run import Run, pid_alive, write_meta
+from .. import validate
 from ..validate import is_run_id
 
 GUILD_DIR = ".guild"
@@ -212,7 +213,9 @@ def _import_guild(home, index, guild_home, progress=None):
 
 def _convert(home, run, guild_runs_dir):
     """Copy a Guild run into the home as a rundb run directory; return its path."""
-    target = home.run_dir(run.id)
+    target = validate.run_dir(home, run.id)
+    if os.path.islink(run.dir):
+        raise GuildRunError("the run directory is a symlink")
     tmp = os.path.join(home.runs_dir, f".{run.id}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -220,6 +223,9 @@ def _convert(home, run, guild_runs_dir):
         meta = os.path.join(tmp, META_DIR)
         if os.path.lexists(meta):
             raise GuildRunError(f"it already has a {META_DIR} directory")
+        if os.path.islink(os.path.join(tmp, GUILD_DIR)):
+            # Converting it writes files inside: never where a link points.
+            raise GuildRunError(f"{GUILD_DIR} is a symlink")
         os.rename(os.path.join(tmp, GUILD_DIR), meta)
         _convert_output_index(meta)
         _relink_trials(tmp, guild_runs_dir)
@@ -244,6 +250,7 @@ def _convert_output_index(meta):
         for pos in range(0, len(data) - len(data) % size, size)
     ]
     tmp = path + ".tmp"
+    validate.check_no_symlinks(os.path.dirname(meta), tmp)
     with open(tmp, "w", encoding="ascii") as f:
         f.writelines(lines)
     os.replace(tmp, path)

@@ -207,3 +207,37 @@ def test_an_export_directory_with_hostile_runs_is_a_home_that_still_rebuilds(cli
     assert check.exit_code == 1
     assert f"cannot read run: {bad}: invalid meta.json: field 'status'" in check.stdout + \
         check.stderr
+
+
+# --- the same for Guild AI homes (`rundb import --guild`) -------------------------------------
+
+
+def test_guild_import_never_writes_through_a_symlinked_guild_dir(cli, home, tmp_path):
+    # Converting a Guild run rewrites .guild/output.index (as .rundb/output.index); with
+    # .guild a link to a directory elsewhere, that write landed there.
+    import struct
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "output").write_bytes(b"loss: 1\n")
+    (outside / "output.index").write_bytes(struct.pack("!QB", 1, 0))
+    (outside / "opref").write_text("guildfile:'/p/guild.yml' 'abc' '' train\n")
+    run_dir = tmp_path / "guild" / "runs" / ("e" * 32)
+    run_dir.mkdir(parents=True)
+    os.symlink(outside, run_dir / ".guild")
+    before = tree(outside)
+    result = cli("import", "--guild", str(tmp_path / "guild"), "-y")
+    assert result.exit_code == 1
+    assert ".guild is a symlink" in result.stderr
+    assert tree(outside) == before
+    assert read_bytes(outside / "output.index") == struct.pack("!QB", 1, 0)
+    assert os.listdir(home.runs_dir) == []
+
+
+def test_guild_import_refuses_run_names_that_are_not_ids(cli, home, tmp_path):
+    run_dir = tmp_path / "guild" / "runs" / "not-an-id"
+    (run_dir / ".guild" / "attrs").mkdir(parents=True)
+    result = cli("import", "--guild", str(tmp_path / "guild"), "-y")
+    assert result.exit_code == 1
+    assert "'not-an-id' is not a run id" in result.stderr
+    assert os.listdir(home.runs_dir) == []
