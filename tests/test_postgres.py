@@ -414,3 +414,41 @@ def test_concurrent_runs_into_one_shared_index(tmp_path, pg_url):
     assert rows == [(points, 1.0 / points, points - 1)] * n
     p = rundb_proc("index", "check", home=home)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+# Runs on many machines
+
+
+def test_runs_of_another_host_are_found_where_they_are(tmp_path, pg_url):
+    """Each run row records its host and home: `runs info` shows the run directory on
+    the host that holds it, and reading its files there names that host."""
+    here = Home(str(tmp_path / "here"), index=pg_url).ensure()
+    with open_index(pg_url) as ix:
+        ix.home_dir = here.path
+        run = _run(host="gpu-server-7", flags={"lr": 0.1})
+        run.dir = f"/data/ann/.rundb/runs/{run.id}"
+        writer.insert_run(ix, run)
+    p = rundb_proc("runs", "info", "--json", home=here)
+    assert p.returncode == 0, p.stderr
+    import json
+
+    info = json.loads(p.stdout)
+    assert info["host"] == "gpu-server-7"
+    assert info["run_dir"] == f"/data/ann/.rundb/runs/{run.id}"
+    p = rundb_proc("cat", run.id[:8], home=here)
+    assert p.returncode == 1
+    assert "ran on host gpu-server-7" in p.stderr and f"/data/ann/.rundb/runs/{run.id}" in p.stderr
+    # Moving to the trash keeps the recorded home.
+    with open_index(pg_url) as ix:
+        ix.home_dir = here.path
+        writer.update_run(ix, run.id, deleted=True)
+        [back] = reader.load_runs(ix, [reader.rid_of(ix, run.id)])
+    assert back.dir == f"/data/ann/.rundb/trash/{run.id}"
+
+
+def test_sqlite_index_reads_runs_where_its_home_is_now(tmp_path, index, home):
+    run = _run()
+    run.dir = f"/somewhere/else/runs/{run.id}"
+    writer.insert_run(index, run)
+    [back] = reader.load_runs(index, [reader.rid_of(index, run.id)])
+    assert back.dir == os.path.join(home.path, "runs", run.id)

@@ -221,7 +221,11 @@ CREATE TABLE package_set (
 """
 
 #: Ordered migrations, numbered as :data:`rundb.index.schema.MIGRATIONS`.
-MIGRATIONS = [_V1 + _cross_type_operators(), _V2_PACKAGE_SETS]
+_V3_RUN_HOME = """
+ALTER TABLE run ADD COLUMN home TEXT;
+"""
+
+MIGRATIONS = [_V1 + _cross_type_operators(), _V2_PACKAGE_SETS, _V3_RUN_HOME]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

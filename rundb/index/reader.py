@@ -13,7 +13,7 @@ from .writer import decode_flag
 
 _RUN_FIELDS = (
     "rid, id, op, status, created, started, stopped, exit_status, label, comment, "
-    "marked, parent, sourcecode_digest, host, user, pid, deleted"
+    "marked, parent, sourcecode_digest, host, user, pid, deleted, home"
 )
 
 #: Newest first; rid breaks ties between runs created in the same microsecond.
@@ -43,11 +43,14 @@ def load_runs(index, rids, details=True):
         return []
     conn = index.conn
     home = home_path(index)
+    # A shared index names each run's own home; a local one is read where it lies now
+    # (an SQLite index may have been copied or moved with its home).
+    shared = getattr(index, "backend", "sqlite") == "postgresql"
     by_rid = {}
     for chunk in _chunks(rids):
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(f"SELECT {_RUN_FIELDS} FROM run WHERE rid IN ({marks})", chunk):
-            by_rid[row[0]] = _run_from_row(row, home)
+            by_rid[row[0]] = _run_from_row(row, (shared and row[-1]) or home)
     if details:
         for rid, flags in load_flags(index, rids).items():
             by_rid[rid].flags = flags
@@ -66,7 +69,7 @@ def load_runs(index, rids, details=True):
 
 def _run_from_row(row, home):
     (rid, id_, op, status, created, started, stopped, exit_status, label, comment,
-     marked, parent, digest, host, user, pid, deleted) = row
+     marked, parent, digest, host, user, pid, deleted, _run_home) = row
     run = Run(
         id=id_, op=op, status=status, created=created, started=started, stopped=stopped,
         exit_status=exit_status, label=label, comment=comment, marked=bool(marked),

@@ -178,7 +178,13 @@ CREATE TABLE package_set (
 ) WITHOUT ROWID;
 """
 
+# The absolute path of the home holding each run's directory, as its host sees it: on a
+# shared index, runs of other hosts and homes are found (and named) where they are.
+_V3_RUN_HOME = """
+ALTER TABLE run ADD COLUMN home TEXT;
+"""
+
 #: Ordered migrations; migration N brings user_version from N-1 to N.
-MIGRATIONS = [_V1, _V2_PACKAGE_SETS]
+MIGRATIONS = [_V1, _V2_PACKAGE_SETS, _V3_RUN_HOME]
 
 SCHEMA_VERSION = len(MIGRATIONS)

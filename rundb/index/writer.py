@@ -6,6 +6,7 @@ with one upsert per key, so readers never aggregate points.
 """
 
 import json
+import os
 from itertools import repeat
 
 from ..run import Run
@@ -27,10 +28,11 @@ _RUN_COLUMNS = (
     "user",
     "pid",
     "deleted",
+    "home",  # the home holding the run directory (from Run.dir), for a shared index
 )
 
 #: Run fields that live in the ``run`` table and may be updated.
-UPDATABLE = frozenset(_RUN_COLUMNS) - {"id", "created"}
+UPDATABLE = frozenset(_RUN_COLUMNS) - {"id", "created", "home"}
 
 _INSERT_RUN = "INSERT INTO run ({}) VALUES ({})".format(
     ", ".join(_RUN_COLUMNS), ", ".join("?" for _ in _RUN_COLUMNS)
@@ -108,9 +110,14 @@ def insert_run(index, run: Run):
 def _run_values(run):
     values = []
     for name in _RUN_COLUMNS:
-        v = getattr(run, name)
+        v = _home_of(run.dir) if name == "home" else getattr(run, name)
         values.append(int(v) if isinstance(v, bool) else v)
     return values
+
+
+def _home_of(run_dir):
+    # runs/<id> or trash/<id> inside the home
+    return os.path.dirname(os.path.dirname(os.path.abspath(run_dir))) if run_dir else None
 
 
 def update_run(index, run_id, **fields):
