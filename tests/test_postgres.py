@@ -452,3 +452,12 @@ def test_sqlite_index_reads_runs_where_its_home_is_now(tmp_path, index, home):
     writer.insert_run(index, run)
     [back] = reader.load_runs(index, [reader.rid_of(index, run.id)])
     assert back.dir == os.path.join(home.path, "runs", run.id)
+
+
+@pytest.mark.backends
+def test_non_finite_flags_read_back(index):
+    import math
+
+    rid = writer.insert_run(index, _run(flags={"a": math.inf, "b": -math.inf, "c": math.nan}))
+    flags = reader.load_runs(index, [rid])[0].flags
+    assert flags["a"] == math.inf and flags["b"] == -math.inf and math.isnan(flags["c"])

@@ -18,6 +18,7 @@ psycopg 3 is imported only here, and only when a ``postgresql://`` index is open
 import contextlib
 import functools
 import json
+import math
 import re
 
 from ..errors import IndexConnectionError, IndexSchemaError, SQLError
@@ -226,6 +227,10 @@ class _Statement:
 def _jsonb(value):
     from psycopg.types.json import Jsonb
 
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has neither: NaN is NULL (as SQLite stores it; a NULL float flag reads back
+        # as NaN), an infinity its text (a float flag reads "inf" back as a float).
+        value = None if value != value else str(value)
     return None if value is None else Jsonb(value)
 
 
