@@ -155,7 +155,10 @@ class ReadOnlyIndex:
         if not os.path.exists(path):
             raise SQLError(f"no index at {path}")
         try:
-            self.conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True, isolation_level=None)
+            uri = sqlite_uri(path, "ro")
+            if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+                uri += "&immutable=1"  # a read-only home: no -shm file can be made there
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             self.conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as e:
             raise SQLError(f"cannot open {path}: {e}") from None

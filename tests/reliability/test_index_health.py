@@ -156,6 +156,7 @@ def test_read_only_home_reads_work_and_writes_say_read_only(home, project, read_
         ("query", "select max loss"): "49",
         ("export", "--csv", "-"): "loss",
         ("index", "check"): "",
+        ("sql", "SELECT count(*) AS n FROM runs"): "2",
     }
     for args, expected in reads.items():
         result = rundb("-H", read_only_home, *args, env=env)

@@ -10,8 +10,9 @@ from faultlib import env_for, one_line_error, rundb
 
 from rundb.query import parse
 
+pytestmark = pytest.mark.slow
 
-@pytest.mark.slow
+
 def test_a_query_wider_than_the_backend_allows_is_one_line(home, project):
     done = rundb("-H", home.path, "run", "-y", "--", sys.executable, "-c", "print('loss: 1')",
                  cwd=str(project), env=env_for())
