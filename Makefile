@@ -24,7 +24,10 @@ $(STAMP): $(DEPS) $(SOURCES) pyproject.toml
 demo: $(STAMP)
 	$(PY) demo/demo.py
 
+# lint-imports checks the layer contracts in pyproject.toml against the installed copy
+# (which $(STAMP) keeps current), so it sees the package names rundb and rundb_cli.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -107,7 +107,8 @@ def run():
     from rundb.query import compiler, lexer, parser
     from rundb.query import compile as compile_query
     from rundb.query import parse
-    from rundb.query.catalog import Catalog
+    from rundb.index.dialect import SQLITE
+    from rundb.index.reader import compiled_rows_on, load_catalog
 
     # First parse: builds the lexer and the LALR tables.
     parser._parser.cache_clear()
@@ -119,7 +120,7 @@ def run():
 
     with tempfile.TemporaryDirectory() as tmp:
         conn = _index(os.path.join(tmp, "index.db"))
-        catalog = Catalog.from_connection(conn)
+        catalog = load_catalog(conn, SQLITE)
 
         counter = iter(range(1, 10**9))
         n = 200
@@ -131,16 +132,16 @@ def run():
 
         text = QUERY.format(limit=RUNS)
         joined = compile_query(text, catalog)
-        rows = joined.rows(conn)
-        exec_joins = _best(lambda: joined.rows(conn), 5)
+        rows = compiled_rows_on(conn, SQLITE, joined)
+        exec_joins = _best(lambda: compiled_rows_on(conn, SQLITE, joined), 5)
         saved = compiler.MAX_JOINS
         compiler.MAX_JOINS = 0
         try:
             sub = compile_query(text, catalog)
         finally:
             compiler.MAX_JOINS = saved
-        assert "JOIN" not in sub.sql and sub.rows(conn) == rows
-        exec_subqueries = _best(lambda: sub.rows(conn), 5)
+        assert "JOIN" not in sub.sql and compiled_rows_on(conn, SQLITE, sub) == rows
+        exec_subqueries = _best(lambda: compiled_rows_on(conn, SQLITE, sub), 5)
         conn.close()
 
     import_ms, first_parse_ms = _fresh_process()

@@ -14,7 +14,7 @@ TAGS = ("loss", "acc", "val/loss", "val/acc")
 
 
 def _write(logdir, n):
-    from rundb.index.tfevents import ScalarEventWriter
+    from rundb.tfevents import ScalarEventWriter
 
     with ScalarEventWriter(logdir) as writer:
         for i in range(n):
@@ -40,7 +40,7 @@ def run(n=500_000, tb_n=20_000, repeat=3):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.compat import tf
 
-    from rundb.index.tfevents import read_scalars
+    from rundb.tfevents import read_scalars
 
     with tempfile.TemporaryDirectory() as tmp:
         big = _write(os.path.join(tmp, "big"), n)

@@ -224,7 +224,7 @@ def _write_rundb_batch(home, index, batch, ids, patterns):
     from rundb.ops import runner
     from rundb.ops.labels import default_label
     from rundb.output import OutputWriter
-    from rundb.query.catalog import OUTPUT_PREFIX as prefix
+    from rundb.catalog import OUTPUT_PREFIX as prefix
 
     with index.atomic():
         for spec in batch:
@@ -335,7 +335,7 @@ def write_guild(guild_home, runs, project_dir=None):
 
     import yaml
 
-    from rundb.index.tfevents import ScalarEventWriter
+    from rundb.tfevents import ScalarEventWriter
 
     guild_home = os.path.abspath(guild_home)
     project_dir = os.path.abspath(project_dir or os.path.join(guild_home, "project"))

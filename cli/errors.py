@@ -24,6 +24,6 @@ def _os_error(e, home):
 
 
 def _db_error(e, home):
-    from rundb.index.db import damaged
+    from rundb import api
 
-    return str(damaged(home.index_path if home is not None else "index.db", e))
+    return str(api.index_error(home, e))

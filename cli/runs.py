@@ -120,7 +120,7 @@ def info(home, spec, all_scalars, with_files, as_json, **kw):
 
 
 def _key(s):
-    from rundb.query.catalog import scalar_key_name
+    from rundb.catalog import scalar_key_name
 
     return scalar_key_name(s["prefix"], s["tag"])
 

@@ -54,7 +54,7 @@ def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result
 def _params(named, positional):
     import json
 
-    from rundb.index.sql import parse_param_value
+    from rundb.api.sql import parse_param_value
 
     if named and positional:
         raise click.UsageError("use -p/--param or --params, not both")

@@ -17,15 +17,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _installed_is_stale():
     """True when the installed rundb / rundb_cli differ from the sources in this repo."""
-    import importlib.util
+    import sysconfig
 
+    # Where pip put them: `python -m pytest` run here imports rundb from the repo itself,
+    # but subprocesses started in other directories (runs, ingest) import the installed copy.
+    site = sysconfig.get_paths()["purelib"]
     for package, src in (("rundb_cli", "cli"), ("rundb", "rundb")):
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
+        installed = os.path.join(site, package)
+        if not os.path.isdir(installed):
             return True
-        installed = list(spec.submodule_search_locations)[0]
-        if os.path.abspath(installed) == os.path.join(REPO, src):
-            continue  # imported from the repo itself
         for root, _dirs, files in os.walk(os.path.join(REPO, src)):
             for name in files:
                 if not name.endswith((".py", ".html", ".js", ".css")):  # code and package data

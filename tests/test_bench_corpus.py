@@ -16,7 +16,7 @@ import yaml
 from rundb import api
 from rundb.index import reader
 from rundb.index.db import open_index
-from rundb.index.tfevents import iter_event_files, read_scalars
+from rundb.tfevents import iter_event_files, read_scalars
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUILD = os.path.join(REPO, "bench", ".peers", "guild", "bin", "guild")

@@ -11,7 +11,7 @@ import yaml
 from rundb import api
 from rundb.index import reader
 from rundb.index.db import open_index
-from rundb.index.tfevents import ScalarEventWriter
+from rundb.tfevents import ScalarEventWriter
 from rundb.output import read_output
 
 T0 = 1_700_000_000_000_000  # microseconds, as Guild stores times

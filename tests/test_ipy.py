@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from rundb import api, ipy
-from rundb.index.tfevents import ScalarEventWriter
+from rundb.tfevents import ScalarEventWriter
 
 pd.set_option("display.expand_frame_repr", False)
 

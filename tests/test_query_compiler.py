@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from rundb.errors import QueryError
 from rundb.index.schema import MIGRATIONS
 from rundb.query import compile, compile_filter, parse, parse_filter
-from rundb.query import compiler, dialect
-from rundb.query.catalog import RUN_ATTRS, Catalog
+from rundb.index.dialect import SQLITE
+from rundb.index.reader import compiled_rows_on, load_catalog
+from rundb.query import compiler
+from rundb.catalog import RUN_ATTRS, Catalog
 
 S = 1_000_000  # microseconds a second
 T0 = 1_700_000_000 * S  # 2023-11-14T22:13:20Z
@@ -125,7 +127,11 @@ def conn(tmp_path_factory, request):
 
 @pytest.fixture(scope="module")
 def catalog(conn):
-    return Catalog.from_connection(conn)
+    return load_catalog(conn, SQLITE)
+
+
+def run_rows(compiled, conn):
+    return compiled_rows_on(conn, SQLITE, compiled)
 
 
 def snapshot(conn):
@@ -334,7 +340,7 @@ def test_golden(conn, catalog, pristine, text, sql, params, rows):
     compiled = compile(parse(text), catalog)
     assert compiled.sql == sql
     assert compiled.params == params
-    assert compiled.rows(conn) == rows
+    assert run_rows(compiled, conn) == rows
     assert snapshot(conn) == pristine
 
 
@@ -354,10 +360,10 @@ def test_headers(catalog):
 
 def test_seed_summary_values(conn, catalog):
     # SPEC §23 cases 21 and 22.
-    rows = {r[0]: r[1:] for r in compile("select min x, min x step, max x, max x step, first x step, last x, avg x, count x, total x", catalog).rows(conn)}
+    rows = {r[0]: r[1:] for r in run_rows(compile("select min x, min x step, max x, max x step, first x step, last x, avg x, count x, total x", catalog), conn)}
     assert rows[1] == (1.0, 1, 4.0, 3, 1, 4.0, 2.5, 4, 10.0)
-    assert compile("select x", catalog).rows(conn)[-1] == (1, 4.0)
-    assert compile("select x step", catalog).rows(conn)[-1] == (1, 3)
+    assert run_rows(compile("select x", catalog), conn)[-1] == (1, 4.0)
+    assert run_rows(compile("select x step", catalog), conn)[-1] == (1, 3)
 
 
 def test_runs_where_is_anded_and_params_stay_in_order(conn, catalog):
@@ -373,10 +379,10 @@ def test_runs_where_is_anded_and_params_stay_in_order(conn, catalog):
         "LIMIT ?",
     ]
     assert c.params == (1, 2, 3, 2, 3, "train", 0.05, "error", 5)
-    assert c.rows(conn) == [(1, 0.1), (2, 0.01)]
+    assert run_rows(c, conn) == [(1, 0.1), (2, 0.01)]
     only = compile("select .run", catalog, runs_where="r.rid IN (?, ?)", runs_params=(1, 3))
     assert "WHERE r.rid IN (?, ?)" in only.sql
-    assert only.rows(conn) == [(3, "cccc3333"), (1, "aaaa1111")]
+    assert run_rows(only, conn) == [(3, "cccc3333"), (1, "aaaa1111")]
 
 
 # Filters: a condition on `run r` alone, for another query's WHERE.
@@ -466,11 +472,11 @@ FILTERS = [
 def test_compile_filter(conn, catalog, text, sql, params, rids):
     got_sql, got_params = compile_filter(parse_filter(text), catalog)
     assert (got_sql, got_params) == (sql, params)
-    dialect.register_functions(conn)
+    SQLITE.register_functions(conn)
     found = conn.execute(f"SELECT r.rid FROM run r WHERE {got_sql} ORDER BY r.rid", got_params).fetchall()
     assert [rid for (rid,) in found] == rids
     # The same condition through a whole query (joins instead of subqueries) agrees.
-    rows = compile(f"select .id where {text} order by .id", catalog).rows(conn)
+    rows = run_rows(compile(f"select .id where {text} order by .id", catalog), conn)
     assert sorted(r[0] for r in rows) == rids
 
 
@@ -492,12 +498,12 @@ def test_bad_time_value(catalog, value):
 
 
 def test_every_run_attribute_compiles(conn, catalog):
-    assert set(compiler.RUN_COLUMNS) == set(RUN_ATTRS)
+    assert set(compiler._run_columns(SQLITE)) == set(RUN_ATTRS)
     text = "select " + ", ".join("." + name for name in RUN_ATTRS)
-    rows = compile(text, catalog).rows(conn)
+    rows = run_rows(compile(text, catalog), conn)
     assert len(rows) == 3 and all(len(row) == 1 + len(RUN_ATTRS) for row in rows)
     flt = " and ".join(f".{name} is not null or .{name} is null" for name in RUN_ATTRS)
-    assert len(compile(f"select .id where {flt}", catalog).rows(conn)) == 3
+    assert len(run_rows(compile(f"select .id where {flt}", catalog), conn)) == 3
 
 
 def test_many_columns_fall_back_to_subqueries(conn, catalog):
@@ -506,7 +512,7 @@ def test_many_columns_fall_back_to_subqueries(conn, catalog):
     c = compile("select " + ", ".join(specs) + ", min loss where loss < 1 order by =lr", catalog)
     assert c.sql.count("LEFT JOIN") == compiler.MAX_JOINS
     assert "(SELECT a.value FROM run_attr a" in c.sql
-    rows = c.rows(conn)
+    rows = run_rows(c, conn)
     assert [row[:4] for row in rows] == [(2, 0.01, 0.01, 0.01), (1, 0.1, 0.1, 0.1)]
     assert [row[-1] for row in rows] == [0.4, 0.2]
     assert rows[0][4:-1] == (N,) * (compiler.MAX_JOINS + 10)
@@ -515,7 +521,7 @@ def test_many_columns_fall_back_to_subqueries(conn, catalog):
 def test_rows_ignore_the_connections_row_factory(tmp_path, catalog):
     conn = create_index(str(tmp_path / "i.db"))
     conn.row_factory = sqlite3.Row
-    assert compile("select =resume", catalog).rows(conn)[-1] == (1, True)
+    assert run_rows(compile("select =resume", catalog), conn)[-1] == (1, True)
 
 
 # Injection: names, aliases and values are data.
@@ -541,13 +547,13 @@ def test_injection_comes_back_as_data(conn, catalog, pristine, text):
         compiled = compile(parse(text), catalog)
     except QueryError:
         return
-    compiled.rows(conn)
+    run_rows(compiled, conn)
     assert snapshot(conn) == pristine
 
 
 def test_evil_names_read_their_values(conn, catalog):
     quoted = "'" + EVIL.replace("'", "''") + "'"
-    rows = compile(f"select {quoted}, ={quoted}, .{quoted} as {quoted}", catalog).rows(conn)
+    rows = run_rows(compile(f"select {quoted}, ={quoted}, .{quoted} as {quoted}", catalog), conn)
     assert rows[0] == (3, 6.0, "evil", "ok")
     assert compile(f"select {quoted}", catalog).headers == [EVIL]
 
@@ -574,8 +580,17 @@ def test_random_filters_compile_and_run(conn, catalog, pristine, text):
         compiled = compile(parse(f"select .id, {text.split(' ')[0] or 'x'} where {text}"), catalog)
     except QueryError:
         return
-    dialect.register_functions(conn)
+    SQLITE.register_functions(conn)
     filtered = [r for (r,) in conn.execute(f"SELECT r.rid FROM run r WHERE {sql} ORDER BY r.rid", params)]
-    joined = sorted(row[0] for row in compiled.rows(conn))
+    joined = sorted(row[0] for row in run_rows(compiled, conn))
     assert joined == filtered
     assert snapshot(conn) == pristine
+
+
+def test_the_sqlite_dialect_implements_the_compilers_dialect_hook():
+    from rundb.index.dialect import SQLiteDialect
+    from rundb.query.dialect import Dialect
+
+    wanted = {name for name in vars(Dialect) if not name.startswith("_")}
+    assert wanted <= set(dir(SQLiteDialect))
+    assert all(callable(getattr(SQLITE, name)) for name in wanted if name != "name")

@@ -6,12 +6,13 @@ import importlib
 
 import pytest
 
-MODULES = ["__init__", "lexer", "ast", "parser", "compiler", "dialect", "catalog"]
+MODULES = ["rundb.query", "rundb.query.lexer", "rundb.query.ast", "rundb.query.parser",
+           "rundb.query.compiler", "rundb.query.columns", "rundb.catalog", "rundb.index.dialect"]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    module = importlib.import_module("rundb.query" if name == "__init__" else f"rundb.query.{name}")
+    module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
     assert result.attempted > 0

@@ -537,7 +537,7 @@ def test_building_writes_no_files():
 
 def test_import_is_cheap_and_builds_nothing():
     code = (
-        "import sys, rundb.query, rundb.query.catalog\n"
+        "import sys, rundb.query, rundb.catalog\n"
         "assert 'rundb.query.parser' not in sys.modules, sorted(sys.modules)\n"
         "assert 'ply' not in sys.modules\n"
         "from rundb.query import parse\n"

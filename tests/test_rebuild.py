@@ -9,14 +9,14 @@ import pytest
 from rundb.index import reader
 from rundb.index.db import open_index
 from rundb.index.rebuild import check, rebuild
-from rundb.index.tfevents import ScalarEventWriter
+from rundb.tfevents import ScalarEventWriter
 from rundb.outputscalars import OutputScalarParser
 from rundb.ops.runner import execute, new_run
 from rundb.run import meta_path
 
 SCRIPT = r"""
 import os, sys
-from rundb.index.tfevents import ScalarEventWriter
+from rundb.tfevents import ScalarEventWriter
 for step in range(1, 4):
     print(f"loss: {1.0 / step} (step {step})")
     print(f"acc: {0.3 * step}")

@@ -11,7 +11,7 @@ from rundb import api
 from rundb.errors import ReadOnlyError
 from rundb.index import reader, schema, store, writer
 from rundb.index.rebuild import index_run_dir
-from rundb.index.tfevents import ScalarEventWriter
+from rundb.tfevents import ScalarEventWriter
 from rundb.ops.runner import new_run
 from rundb.run import now_us
 from rundb.index.sql import SQLError

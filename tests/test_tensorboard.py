@@ -9,7 +9,7 @@ import pytest
 from rundb import api
 from rundb.tensorboard import mirror as tb
 from rundb.index import store, writer
-from rundb.index.tfevents import ScalarEventWriter
+from rundb.tfevents import ScalarEventWriter
 from rundb.ops.runner import new_run
 from rundb.run import Run
 

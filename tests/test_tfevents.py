@@ -11,8 +11,8 @@ from tensorboard.compat.proto import types_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from rundb.errors import EventFileError
-from rundb.index import tfevents
-from rundb.index.tfevents import (
+from rundb import tfevents
+from rundb.tfevents import (
     EventFileReader,
     ScalarEventWriter,
     iter_event_files,
@@ -360,6 +360,6 @@ def test_iter_event_files_of_missing_dir_is_empty(tmp_path):
 
 
 def test_importing_the_module_does_not_import_tensorboard():
-    code = "import sys, rundb.index.tfevents; print('tensorboard' in sys.modules)"
+    code = "import sys, rundb.tfevents; print('tensorboard' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -15,17 +15,19 @@ module             functions
 ``running``        plan_run, operations, resolve_flags, run
 ``batch``          plan_batch, run_batch
 ``listing``        runs, runs_brief, count_runs, run_info, scalar_summaries,
-                   select_run_ids, runs_by_id, scalar_points, run_times, run_positions
+                   select_run_ids, runs_by_id, scalar_points, run_scalar_points,
+                   run_times, run_positions
 ``manage``         label_runs, tag_runs, mark_runs, comment_runs, delete_runs,
                    restore_runs, purge_runs
 ``comparison``     compare, select, run_value, query
-``indexing``       rebuild_index, check_index
+``indexing``       rebuild_index, check_index, index_error
 ``sql``            sql_query
 ``export``         export_runs, export_sql, export_csv, archive_runs, import_runs
 ``guild_import``   guild_runs, import_guild
 ``files``          run_file, read_run_file, follow_run_file, run_is_running, run_files
 ``diff``           diff_pair, diff_runs, diff_run_sources, diff_run_outputs,
                    run_packages
+``functions``      run_function (Python functions as runs, for rundb.ipy)
 ``selection``      RunFilter (run selection shared by the modules above)
 =================  ==============================================================
 """
@@ -36,17 +38,20 @@ _AREAS = {
     "running": ("plan_run", "operations", "resolve_flags", "run"),
     "batch": ("plan_batch", "run_batch"),
     "listing": ("runs", "runs_brief", "count_runs", "run_info", "scalar_summaries",
-                "select_run_ids", "runs_by_id", "scalar_points", "run_times", "run_positions"),
+                "select_run_ids", "runs_by_id", "scalar_points", "run_scalar_points",
+                "run_times", "run_positions"),
     "manage": ("label_runs", "tag_runs", "mark_runs", "comment_runs", "delete_runs",
                "restore_runs", "purge_runs"),
     "comparison": ("compare", "select", "run_value", "query"),
-    "indexing": ("rebuild_index", "check_index", "index_info", "push_index", "pull_index"),
+    "indexing": ("rebuild_index", "check_index", "index_error", "index_info", "push_index",
+                 "pull_index"),
     "sql": ("sql_query",),
     "export": ("export_runs", "export_sql", "export_csv", "archive_runs", "import_runs"),
     "guild_import": ("guild_runs", "import_guild"),
     "files": ("run_file", "read_run_file", "follow_run_file", "run_is_running", "run_files"),
     "diff": ("diff_pair", "diff_runs", "diff_run_sources", "diff_run_outputs", "run_packages"),
     "selection": ("RunFilter",),
+    "functions": ("run_function",),
 }
 _INFRA = {"open_home_index": "rundb.index.db"}
 

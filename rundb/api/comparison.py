@@ -17,7 +17,7 @@ from ..errors import QueryError, RunNotFound
 from ..index import reader
 from ..index.db import open_home_index
 from ..query import ast
-from ..query.catalog import scalar_key_name
+from ..catalog import scalar_key_name
 from .selection import RunFilter, select_rids, where_clause
 
 log = logging.getLogger("rundb")
@@ -122,7 +122,7 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     if order is not None or top:
         query = ast.Query(columns=(), order_by=(order,) if order else (), limit=top)
         compiled = compile(query, catalog, base_where, base_params)
-        rids = [row[0] for row in compiled.rows(index.conn)]
+        rids = [row[0] for row in reader.compiled_rows(index, compiled)]
         base_where, base_params = _rid_set_clause(rids)
     core = [ast.Attr("run")] if strict_columns else _core_columns(extra_cols)
     extra = list(user_query.columns) if user_query is not None else []
@@ -154,7 +154,7 @@ def known_colspec(text, catalog, option):
     """The column of ``--min``/``--max``/... text, which must name something the index
     knows (a typo is an error naming the closest names, not an empty answer)."""
     from ..query import parse_colspec
-    from ..query.catalog import unknown_column
+    from ..query.columns import unknown_column
 
     col = parse_colspec(text)
     problem = unknown_column(col, catalog)
@@ -166,7 +166,7 @@ def known_colspec(text, catalog, option):
 def warn_unknown_columns(columns, catalog):
     """One warning line for each column of a list that names nothing known (its column
     stays, blank, as Guild's compare keeps it)."""
-    from ..query.catalog import unknown_column
+    from ..query.columns import unknown_column
 
     for col in columns:
         problem = unknown_column(col, catalog)
@@ -179,7 +179,7 @@ def _query_rids(index, catalog, query, where, params, specs):
 
     compiled = compile(ast.Query(columns=(), where=query.where, order_by=query.order_by,
                                  limit=query.limit), catalog, where, params)
-    rids = [row[0] for row in compiled.rows(index.conn)]
+    rids = [row[0] for row in reader.compiled_rows(index, compiled)]
     return rids
 
 
@@ -232,7 +232,7 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
                 headers.append(header)
                 kinds.append(KIND_CORE if len(headers) <= n_core else _kind(col))
             positions.append(headers.index(header))
-        for row in compiled.rows(index.conn):
+        for row in reader.compiled_rows(index, compiled):
             rid = row[0]
             values = by_rid.setdefault(rid, {})
             order_rid.append(rid)
@@ -259,7 +259,7 @@ def _ordered(index, by_rid, order, where, params, catalog):
     from ..query import compile
 
     query = ast.Query(columns=(), order_by=(order,) if order else ())
-    rows = compile(query, catalog, where, params).rows(index.conn)
+    rows = reader.compiled_rows(index, compile(query, catalog, where, params))
     return [row[0] for row in rows if row[0] in by_rid]
 
 
@@ -308,7 +308,8 @@ def select_run(index, spec=None, flt=None, min_col=None, max_col=None):
         # Runs without a value (missing, or NaN: stored as NULL) never win.
         query = ast.Query(columns=(), where=ast.IsNull(col, negate=True),
                           order_by=(ast.Order(col, desc=bool(max_col)),), limit=1)
-        rids = [row[0] for row in compile(query, catalog, where, params).rows(index.conn)]
+        compiled = compile(query, catalog, where, params)
+        rids = [row[0] for row in reader.compiled_rows(index, compiled)]
     if not rids:
         raise RunNotFound("no matching runs")
     return reader.load_runs(index, rids[:1])[0]
@@ -328,7 +329,7 @@ def query_table(index, text, flt=None):
     warn_unknown_columns(query.columns, catalog)
     compiled = compile(query, catalog, where, params)
     rows = []
-    for row in compiled.rows(index.conn):
+    for row in reader.compiled_rows(index, compiled):
         rows.append([_format_time(v) if isinstance(v, datetime.datetime) else v for v in row[1:]])
     kinds = [_kind(c) for c in compiled.columns]
     return Table(list(compiled.headers), kinds, rows)
@@ -340,7 +341,7 @@ def _run_value(index, run_id, colspec):
 
     col = parse_colspec(colspec)
     query = ast.Query(columns=(col,))
-    rows = compile(query, reader.catalog(index), "r.id = ?", [run_id]).rows(index.conn)
+    rows = reader.compiled_rows(index, compile(query, reader.catalog(index), "r.id = ?", [run_id]))
     if not rows:
         return None
     value = rows[0][1]

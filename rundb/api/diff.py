@@ -4,7 +4,7 @@ from ..errors import DiffError
 from ..index import reader
 from ..index.db import open_home_index
 from ..index.packages import package_set
-from ..query.catalog import scalar_key_name
+from ..catalog import scalar_key_name
 from ..rundiff import diff_outputs, diff_runs as _diff_runs, diff_sources
 from .selection import select_one, select_runs
 

@@ -80,3 +80,11 @@ def _merge(src_location, dest_location, home, progress):
             dest.close()
     finally:
         src.close()
+
+
+def index_error(home, error):
+    """The one-line :class:`~rundb.errors.RundbError` for a database error (an
+    ``sqlite3.Error``) on the index of ``home`` (None: an unknown home)."""
+    from ..index.db import damaged
+
+    return damaged(home.index_path if home is not None else "index.db", error)

@@ -73,16 +73,28 @@ def runs_by_id(home, run_ids, details=True):
         return reader.load_runs(index, [rid for rid in rids if rid is not None], details=details)
 
 
-def scalar_points(home, run_ids):
-    """{run id: [(prefix, tag, step, value, time)]}: every scalar point of the runs, in the
-    order written. Runs not in the index are left out."""
+def scalar_points(home, run_ids, prefix=None, tag=None):
+    """{run id: [(prefix, tag, step, value, time)]}: every scalar point of the runs (only
+    ``prefix`` and ``tag`` when given), in the order written. Runs not in the index are
+    left out."""
     with open_home_index(home) as index:
         out = {}
         for run_id in run_ids:
             rid = reader.rid_of(index, run_id)
             if rid is not None:
-                out[run_id] = reader.scalar_points(index, rid)
+                out[run_id] = reader.scalar_points(index, rid, prefix=prefix, tag=tag)
         return out
+
+
+def run_scalar_points(home, spec, prefix=None, tag=None, reap=True):
+    """(Run, [(prefix, tag, step, value, time)]) of the run ``spec`` names, in write order.
+
+    :param reap: first record runs whose process is gone (False: never write)
+    :raises RunNotFound: ``spec`` matches no run
+    """
+    with open_home_index(home) as index:
+        run = select_one(index, spec, reap=reap)
+        return run, reader.scalar_points(index, run.rid, prefix=prefix, tag=tag)
 
 
 def run_times(home, run_ids):

@@ -96,7 +96,7 @@ def where_clause(index, flt, now=None):
         conds.append("instr(r.op, '+') = 0")
     if flt.filter:
         from ..query import compile_filter, parse_filter
-        from ..query.catalog import columns_of, unknown_column
+        from ..query.columns import columns_of, unknown_column
 
         expr = parse_filter(flt.filter)
         catalog = reader.catalog(index)

@@ -24,3 +24,10 @@ def sql_query(home, statement, params=None, timeout=None, max_bytes=None):
                             max_bytes=max_bytes or DEFAULT_MAX_RESULT_BYTES)
     return query(home.index_path, statement, params, timeout=timeout,
                  max_bytes=max_bytes or DEFAULT_MAX_RESULT_BYTES)
+
+
+def parse_param_value(text):
+    """The value a ``sql -p NAME VALUE`` binds (JSON scalars, else the text as given)."""
+    from ..index.sql import parse_param_value
+
+    return parse_param_value(text)

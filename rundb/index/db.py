@@ -9,8 +9,8 @@ import os
 import sqlite3
 
 from ..errors import IndexSchemaError
-from ..query import dialect
 from . import schema, url
+from .dialect import SQLITE
 
 #: Long enough that parallel trials never surface "database is locked" to a user.
 BUSY_TIMEOUT_MS = 120_000
@@ -29,6 +29,9 @@ class Index:
         self.path = path
         self.backend = dialect
         self.home_dir = home_dir
+        # The SQL spelling this connection takes (rundb.query.dialect.Dialect): SQLite's,
+        # which a PostgreSQL connection (pg.PgConnection) rewrites until it has its own.
+        self.dialect = SQLITE
         self._depth = 0
         self.key_ids = {}  # (prefix, tag) -> scalar_key.id
         self.flag_ids = {}  # name -> flag_name.id
@@ -110,7 +113,7 @@ def open_index(path, create=True, readonly=False):
         # WAL + NORMAL cannot corrupt the file; a power cut may drop the last commits,
         # which `rundb index rebuild` restores from the run directories.
         conn.execute("PRAGMA synchronous = NORMAL")
-        dialect.register_functions(conn)
+        SQLITE.register_functions(conn)
     except sqlite3.DatabaseError as e:
         conn.close()
         raise damaged(path, e) from None
@@ -136,7 +139,7 @@ def _open_readonly(path):
                 f"index {path} has schema version {version}, this rundb needs "
                 f"{schema.SCHEMA_VERSION}: open it once with write access to migrate it")
         conn.execute("PRAGMA query_only = ON")
-        dialect.register_functions(conn)
+        SQLITE.register_functions(conn)
     except sqlite3.DatabaseError as e:
         conn.close()
         raise damaged(path, e) from None

@@ -4,11 +4,11 @@ directory is walked to answer a question."""
 import json
 import os
 
-from ..query.catalog import Catalog, ScalarKey
+from ..catalog import Catalog, ScalarKey
 from ..run import Run, process_gone
 from ..validate import run_path_or_none
 from . import writer
-from ..query.dialect import decode_scalar
+from ..catalog import decode_scalar
 from .writer import decode_flag
 
 _RUN_FIELDS = (
@@ -147,12 +147,34 @@ def scalar_points(index, rid, prefix=None, tag=None):
 
 
 def catalog(index):
-    """Known scalar keys, flag names and extra attribute names."""
-    conn = index.conn
-    keys = [ScalarKey(*row) for row in conn.execute("SELECT id, prefix, tag FROM scalar_key")]
-    flags = dict((name, id_) for id_, name in conn.execute("SELECT id, name FROM flag_name"))
-    attrs = {row[0] for row in conn.execute("SELECT DISTINCT name FROM run_attr")}
-    return Catalog(scalar_keys=keys, flag_names=flags, attr_names=attrs)
+    """Known scalar keys, flag names and extra attribute names, with the index's dialect."""
+    return load_catalog(index.conn, index.dialect)
+
+
+def load_catalog(conn, dialect):
+    """The :class:`~rundb.catalog.Catalog` of the index open on *conn* (three small
+    SELECTs); the one catalog loader."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    keys = [ScalarKey(*row) for row in cur.execute("SELECT id, prefix, tag FROM scalar_key")]
+    flags = dict((name, id_) for id_, name in cur.execute("SELECT id, name FROM flag_name"))
+    attrs = {row[0] for row in cur.execute("SELECT DISTINCT name FROM run_attr")}
+    return Catalog(scalar_keys=keys, flag_names=flags, attr_names=attrs, dialect=dialect)
+
+
+def compiled_rows(index, compiled):
+    """Run a compiled query (rundb.query.compile) and return its rows
+    ``[(rid, v1, ..., vN)]``, values converted to Python."""
+    return compiled_rows_on(index.conn, index.dialect, compiled)
+
+
+def compiled_rows_on(conn, dialect, compiled):
+    """:func:`compiled_rows` on a bare connection (tests, benchmarks)."""
+    if compiled.uses_regexp:
+        dialect.register_functions(conn)
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples, whatever the connection's factory
+    return compiled.convert(cur.execute(compiled.sql, compiled.params).fetchall())
 
 
 def reap_gone_runs(index):

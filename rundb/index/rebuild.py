@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from ..errors import MetaError, RundbError
 from ..output import read_output
-from ..query.catalog import OUTPUT_PREFIX
+from ..catalog import OUTPUT_PREFIX
 from ..run import process_gone, read_meta, this_host
 from . import reader, url, writer
-from .tfevents import EventFilesWatcher
+from ..tfevents import EventFilesWatcher
 from .db import open_index
 
 _RUNS_PER_TRANSACTION = 200

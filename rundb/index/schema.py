@@ -24,7 +24,7 @@ whose ``type`` is ``float`` and whose ``value`` is NULL is a NaN flag value, by 
 Each migration is applied in its own transaction and bumps ``PRAGMA user_version``.
 """
 
-from ..query.dialect import decode_scalar  # noqa: E402,F401 - the read side of the rule
+from ..catalog import decode_scalar  # noqa: E402,F401 - the read side of the rule
 
 #: Public view names; docs/sql.md must document each one (a test checks).
 VIEWS = ("runs", "flags", "tags", "attrs", "scalars", "scalar_summary")

@@ -10,6 +10,7 @@ import os
 from itertools import repeat
 
 from ..run import Run
+from ..tfevents import series_from_points
 
 _RUN_COLUMNS = (
     "id",
@@ -239,19 +240,6 @@ def insert_stats(index, rows):
             "INSERT INTO scalar_stat (rid, key, first_val, first_step, last_val, last_step, "
             "min_val, min_step, max_val, max_step, count, total) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-
-
-def series_from_points(points):
-    """``{(prefix, tag): (steps, values, times)}`` from ``(prefix, tag, step, value, time)``."""
-    series = {}
-    for prefix, tag, step, value, wall in points:
-        cols = series.get((prefix, tag))
-        if cols is None:
-            cols = series[(prefix, tag)] = ([], [], [])
-        cols[0].append(step)
-        cols[1].append(value)
-        cols[2].append(wall)
-    return series
 
 
 def add_scalars(index, rid, points):

@@ -33,8 +33,7 @@ from .. import api
 from . import frames
 from .frames import Run, RunsDataFrame, RunsSeries
 from ..home import Home
-from ..ops import capture, funcrun
-from ..ops.funcrun import RunError, RunException, RunTerminated, SearchRange
+from ..api.functions import RunError, RunException, RunTerminated, SearchRange, active_run_dir
 
 __all__ = [
     "Run",
@@ -61,7 +60,7 @@ for _cls in (Run, RunError, RunException, RunTerminated, RunsDataFrame, RunsSeri
 del _cls
 
 #: The directory of the run the calling thread is in, if any (the name rundb.keras used).
-_active_run_dir = capture.active_run_dir
+_active_run_dir = active_run_dir
 
 
 # --- the home -------------------------------------------------------------------------
@@ -154,14 +153,8 @@ def run(fn, *args, **kw):
     :raises TypeError: arguments the function does not take, or an unknown option or
         optimizer.
     """
-    func, flags, options, opt_assigns = funcrun.prepare(fn, args, kw)
     home = get_home()  # resolved before the run changes directory
-    batch = funcrun.plan(func, flags, options, opt_assigns)
-    if batch is None:
-        return funcrun.run_one(home, func, flags, options,
-                               make_handle=Run)
-    return funcrun.run_batch(home, func, batch, options,
-                             make_handle=Run)
+    return api.run_function(home, fn, args, kw, make_handle=Run)
 
 
 # --- reading runs as DataFrames -------------------------------------------------------

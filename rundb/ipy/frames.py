@@ -478,8 +478,8 @@ def _compare_frame(home, run_list, flt):
 
 
 def _print_info(run_obj, output=False, scalars=False):
+    from ..catalog import scalar_key_name
     from ..flagvals import encode_flag_value
-    from ..query.catalog import scalar_key_name
 
     found = api.runs_by_id(run_obj.home, [run_obj.id])
     if not found:

@@ -113,7 +113,7 @@ class RunCallback:
     def _open(self):
         if self._writer is None:
             from ..home import meta_dir
-            from ..index.tfevents import ScalarEventWriter
+            from ..tfevents import ScalarEventWriter
 
             run_dir = self.run_dir or current_run_dir()
             if not run_dir:

@@ -97,7 +97,7 @@ def check_objective_known(index, objective, found, rows, catalog=None):
     """
     if found or not rows or not objective.given:
         return
-    from ..query.catalog import unknown_column
+    from ..query.columns import unknown_column
 
     problem = unknown_column(objective.column, catalog or reader.catalog(index))
     if problem and "did you mean" in problem:
@@ -351,7 +351,7 @@ def trial_history(index, batch, batch_run, names, typed=False):
     catalog = reader.catalog(index)
     compiled = compile(ast.Query(columns=cols), catalog, where, params)
     if typed:
-        rows = compiled.rows(index.conn)
+        rows = reader.compiled_rows(index, compiled)
     else:
         rows = index.conn.execute(compiled.sql, compiled.params).fetchall()
     n = len(names)

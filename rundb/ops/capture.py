@@ -183,7 +183,7 @@ class Recorder:
         """Write blocks of lines to the output files; return the output scalars found in
         them as series (``{(prefix, tag): (steps, values, time)}``)."""
         from ..index.writer import merge_series
-        from ..query.catalog import OUTPUT_PREFIX
+        from ..catalog import OUTPUT_PREFIX
 
         series = {}
         for stream, time_ms, lines in blocks:
@@ -202,7 +202,7 @@ class Recorder:
     def _follow(self):
         from ..index import writer
         from ..index.db import open_index
-        from ..index.tfevents import EventFilesWatcher
+        from ..tfevents import EventFilesWatcher
 
         index = None
         events = EventFilesWatcher(self.run.dir)

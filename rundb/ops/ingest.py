@@ -105,8 +105,8 @@ def follow(index_path, run_dir, rid, patterns_config, stop_fd):
     """
     from ..home import meta_dir
     from ..index import writer
-    from ..index.tfevents import EventFilesWatcher
-    from ..query.catalog import OUTPUT_PREFIX
+    from ..tfevents import EventFilesWatcher
+    from ..catalog import OUTPUT_PREFIX
     from ..outputscalars import OutputScalarParser
 
     send, finish_writer = _start_writer(index_path, rid)

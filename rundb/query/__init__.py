@@ -12,7 +12,7 @@ Guild's ``select`` column grammar, extended so that one string asks a whole ques
 'lr > 0.01 and .status = completed'
 
 Importing this package is cheap: the parser and compiler modules load on first use of
-one of their names (so ``rundb.query.catalog`` costs the index reader nothing more), and
+one of their names (so importing it costs the index reader nothing), and
 the PLY tables are built on the first parse.
 """
 

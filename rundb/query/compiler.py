@@ -21,8 +21,9 @@ NULL are false (``= null`` and ``!= null`` mean ``is null`` and ``is not null``)
 puts NULLs last in either direction, then newest runs first. Values and names always
 travel as ``?`` parameters.
 
->>> from .catalog import Catalog, ScalarKey
->>> catalog = Catalog([ScalarKey(1, ".rundb", "loss")], {"lr": 7})
+>>> from rundb.catalog import Catalog, ScalarKey
+>>> from rundb.index.dialect import SQLITE
+>>> catalog = Catalog([ScalarKey(1, ".rundb", "loss")], {"lr": 7}, dialect=SQLITE)
 >>> sql, params = compile_filter("=lr > 0.01 and loss < 0.3", catalog)
 >>> print(sql)
 ((SELECT f.value FROM run_flag f WHERE f.rid = r.rid AND f.name = ?) > ? AND (SELECT s.last_val FROM scalar_stat s WHERE s.rid = r.rid AND s.key = ?) < ?)
@@ -30,6 +31,7 @@ travel as ``?`` parameters.
 (7, 0.01, 1, 0.3)
 """
 
+import functools
 import json
 import math
 import re
@@ -37,8 +39,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from ..errors import QueryError
-from . import ast, dialect
-from .catalog import RUN_ATTRS
+from ..catalog import RUN_ATTRS, decode_scalar
+from . import ast
 
 #: LEFT JOINs one statement uses at most (SQLite allows 64 tables in a join); columns
 #: beyond it read through correlated subqueries, which have no limit.
@@ -125,10 +127,8 @@ def _run_column(sql, convert=None, kind=""):
     return _Source(expr, expr, convert, kind=kind)
 
 
-_TAGS_SQL = f"(SELECT {dialect.group_concat('t.tag')} FROM run_tag t WHERE t.rid = r.rid)"
-_TAGS_EXPR = _Expr(_TAGS_SQL, (_TAG_SEPARATOR,))
-
-#: Attributes read from the ``run`` table (every name in ``catalog.RUN_ATTRS``).
+#: Attributes read from the ``run`` table (every name in ``catalog.RUN_ATTRS``); the
+#: dialect-dependent ones are added by :func:`_run_columns`.
 RUN_COLUMNS = {
     "id": _run_column("r.id"),
     "short_id": _run_column("substr(r.id, 1, 8)"),
@@ -148,12 +148,21 @@ RUN_COLUMNS = {
     "sourcecode": _run_column("substr(r.sourcecode_digest, 1, 8)"),
     "sourcecode_digest": _run_column("r.sourcecode_digest"),
     "host": _run_column("r.host"),
-    # USER is a reserved word in standard SQL.
-    "user": _run_column("r." + dialect.quote_identifier("user")),
     "pid": _run_column("r.pid"),
-    "tags": _Source(_TAGS_EXPR, _TAGS_EXPR, _tags, kind="tags"),
     "deleted": _run_column("r.deleted", _bool),
 }
+
+
+@functools.lru_cache(maxsize=8)
+def _run_columns(dialect):
+    tags = _Expr(f"(SELECT {dialect.group_concat('t.tag')} FROM run_tag t WHERE t.rid = r.rid)",
+                 (_TAG_SEPARATOR,))
+    return {
+        **RUN_COLUMNS,
+        # USER is a reserved word in standard SQL.
+        "user": _run_column("r." + dialect.quote_identifier("user")),
+        "tags": _Source(tags, tags, _tags, kind="tags"),
+    }
 
 # (qualifier, step) -> expression over a scalar_stat row aliased {s}; absent pairs are NULL.
 _STATS = {
@@ -191,7 +200,7 @@ def _param(value):
     return value
 
 
-def _output_name(header):
+def _output_name(dialect, header):
     return dialect.quote_identifier(_param(header).replace("\x00", ""))
 
 
@@ -229,6 +238,8 @@ class _Compiler:
 
     def __init__(self, catalog, use_joins):
         self.catalog = catalog
+        self.dialect = _dialect_of(catalog)
+        self.run_columns = _run_columns(self.dialect)
         self.use_joins = use_joins
         self.joins = {}  # key -> (alias, _Expr of the JOIN clause)
         self._aliases_made = {"s": 0, "f": 0, "a": 0}
@@ -296,13 +307,13 @@ class _Compiler:
             expr = self._scalar_subquery(template.format(s="s"), ids)
         if col.step or col.qualifier not in (None, "last", "first"):
             return _Source(expr, expr)
-        # A first/last value may be NaN: NULL beside its step (dialect.decode_scalar).
+        # A first/last value may be NaN: NULL beside its step (rundb.catalog.decode_scalar).
         step_template = _STATS[(col.qualifier or "last", True)]
         if alias is not None:
             step = _Expr(step_template.format(s=alias))
         else:
             step = self._scalar_subquery(step_template.format(s="s"), ids)
-        return _Source(expr, expr, dialect.decode_scalar, step)
+        return _Source(expr, expr, decode_scalar, step)
 
     @staticmethod
     def _key_match(alias, ids):
@@ -349,7 +360,7 @@ class _Compiler:
         return _Source(value, value, _flag_value, type_)
 
     def _attr(self, col):
-        known = RUN_COLUMNS.get(col.name)
+        known = self.run_columns.get(col.name)
         if known is not None:
             return known
         name = _param(col.name)
@@ -362,7 +373,7 @@ class _Compiler:
             raw = _Expr(f"{alias}.value")
         else:
             raw = _Expr("(SELECT a.value FROM run_attr a WHERE a.rid = r.rid AND a.name = ?)", (name,))
-        return _Source(_Expr(dialect.json_value(raw.sql), raw.params), raw, _json)
+        return _Source(_Expr(self.dialect.json_value(raw.sql), raw.params), raw, _json)
 
     def _name(self, col):
         name = col.name
@@ -410,11 +421,11 @@ class _Compiler:
             self.uses_regexp = True
             params.extend(x.params)
             params.append(_param(node.value))
-            return dialect.regexp(x.sql)
+            return self.dialect.regexp(x.sql)
         if node.op == "contains":
             params.extend(x.params)
             params.append(str(node.value))
-            return dialect.contains(x.sql)
+            return self.dialect.contains(x.sql)
         value = self._value(src, node.value)
         if value is None and node.op in ("=", "!="):
             params.extend(x.params)
@@ -474,9 +485,9 @@ class _Compiler:
             return "NOT " + exists if op == "=" else exists
         if op == "~":
             self.uses_regexp = True
-            return self._tag_exists(" AND " + dialect.regexp("t.tag"), (value,), params)
+            return self._tag_exists(" AND " + self.dialect.regexp("t.tag"), (value,), params)
         if op == "contains":
-            return self._tag_exists(" AND " + dialect.contains("t.tag"), (str(value),), params)
+            return self._tag_exists(" AND " + self.dialect.contains("t.tag"), (str(value),), params)
         if op == "!=":
             return "NOT " + self._tag_exists(" AND t.tag = ?", (value,), params)
         return self._tag_exists(f" AND t.tag {op} ?", (value,), params)
@@ -486,10 +497,11 @@ class _Compiler:
 class Compiled:
     """A compiled query.
 
-    ``sql`` and ``params`` run as they are (after ``dialect.register_functions(conn)``
-    if ``uses_regexp``); ``headers`` name the query's columns (regex keys expanded), which
-    ``columns`` holds as AST nodes; ``rows(conn)`` runs it and returns
-    ``[(rid, value, ...), ...]`` with values converted to Python.
+    ``sql`` and ``params`` are in the dialect's parameter style; the index runs them
+    (``rundb.index.reader.compiled_rows``, which first registers the dialect's functions if
+    ``uses_regexp``). ``headers`` name the query's columns (regex keys expanded), which
+    ``columns`` holds as AST nodes; :meth:`convert` turns the raw rows
+    ``[(rid, value, ...), ...]`` into Python values.
     """
 
     sql: str
@@ -500,14 +512,9 @@ class Compiled:
     # (index in the row, converter, index of its second argument or None)
     converters: list = field(default_factory=list, repr=False)
 
-    def rows(self, conn):
-        """Execute on *conn* and return ``[(rid, v1, ..., vN)]``, values converted: flag
-        values to their type, run_attr values JSON-decoded, times to datetimes."""
-        if self.uses_regexp:
-            dialect.register_functions(conn)
-        cur = conn.cursor()
-        cur.row_factory = None  # plain tuples, whatever the connection's factory
-        raw = cur.execute(self.sql, self.params).fetchall()
+    def convert(self, raw):
+        """``[(rid, v1, ..., vN)]`` from the raw result rows, values converted: flag values
+        to their type, run_attr values JSON-decoded, times to datetimes."""
         width = 1 + len(self.headers)
         if not self.converters:
             return raw
@@ -520,14 +527,24 @@ class Compiled:
         return rows
 
 
+def _dialect_of(catalog):
+    dialect = getattr(catalog, "dialect", None)
+    if dialect is None:
+        raise TypeError("the catalog has no SQL dialect: load it from an index "
+                        "(rundb.index.reader.catalog) or pass Catalog(dialect=...)")
+    return dialect
+
+
 def compile(query, catalog, runs_where=None, runs_params=()):
     """Compile *query* (a ``Query`` or its text) against *catalog*.
 
     :param runs_where: an SQL condition on ``r`` choosing the runs (ids, op, status ...),
         AND-ed with the query's WHERE; ``runs_params`` are its parameters.
 
-    >>> from .catalog import Catalog, ScalarKey
-    >>> c = compile("select min loss, =lr as LR where .status = completed", Catalog([ScalarKey(1, '', 'loss')], {'lr': 2}))
+    >>> from rundb.catalog import Catalog, ScalarKey
+    >>> from rundb.index.dialect import SQLITE
+    >>> catalog = Catalog([ScalarKey(1, '', 'loss')], {'lr': 2}, dialect=SQLITE)
+    >>> c = compile("select min loss, =lr as LR where .status = completed", catalog)
     >>> print(c.sql)
     SELECT r.rid, s0.min_val AS "min loss", f0.value AS "LR", f0.type
     FROM run r
@@ -550,7 +567,7 @@ def compile(query, catalog, runs_where=None, runs_params=()):
     converters = []
     for i, col in enumerate(columns, 1):
         src = compiler.source(col)
-        outputs.append(f"{src.output.sql} AS {_output_name(col.header)}")
+        outputs.append(f"{src.output.sql} AS {_output_name(compiler.dialect, col.header)}")
         select_params.extend(src.output.params)
         if src.type_output is not None:
             extras.append(src.type_output)
@@ -598,14 +615,16 @@ def compile(query, catalog, runs_where=None, runs_params=()):
         limit_params.append(query.limit)
 
     params = (*select_params, *join_params, *where_params, *order_params, *limit_params)
-    return Compiled("\n".join(lines), params, headers, columns, compiler.uses_regexp, converters)
+    sql = compiler.dialect.placeholders("\n".join(lines))
+    return Compiled(sql, params, headers, columns, compiler.uses_regexp, converters)
 
 
 def compile_filter(expr, catalog):
     """Compile an expression (a node or its text) to ``(sql, params)``: a condition on
     ``run r`` alone (correlated subqueries, no joins) for a caller's WHERE clause.
 
-    Register ``dialect.register_functions`` on the connection if it may use ``~``.
+    The index runs the caller's statement with the dialect's functions registered (it may
+    use ``~``), and in the dialect's parameter style (``dialect.placeholders``).
     """
     if isinstance(expr, str):
         from .parser import parse_filter

@@ -1,73 +1,57 @@
-'''Everything SQLite-specific in the SQL the compiler writes, in one place.
+"""The compiler's dialect hook: what the compiler asks of the index it compiles for.
 
-The compiler otherwise writes portable SQL (LEFT JOIN, correlated subqueries, CASE,
-NULLIF, ``NULLS LAST``), so another engine needs only another version of this module.
-
->>> print(quote_identifier('min "loss"'))
-"min ""loss"""
-'''
-
-import functools
-import re
+The compiler writes portable SQL with ``?`` parameters; each index backend (rundb.index)
+provides an object with these methods for the parts engines spell differently, and the
+catalog it loads carries it (``Catalog.dialect``), so the compiler never names an engine.
+A PostgreSQL backend implements the same methods (``~`` for regexp, ``string_agg``,
+``strpos``, ``jsonb`` functions, ``%s`` placeholders) without a change here or in the
+compiler.
+"""
 
 
-def quote_identifier(name):
-    """*name* as an SQL identifier: in double quotes, inner double quotes doubled.
+class Dialect:
+    """The interface; every method returns SQL text with ``?`` for its parameters.
 
-    Every identifier the compiler writes from user text (output column names) goes
-    through here; values and scalar/flag/attribute names travel as parameters instead.
+    Backends implement it without importing it (the index layer never imports the query
+    layer); ``tests/test_query_compiler.py`` checks that they have every method.
     """
-    return '"' + name.replace('"', '""') + '"'
 
+    #: Short engine name (``sqlite``, ``postgresql``).
+    name = ""
 
-def decode_scalar(value, step=0):
-    """A stored scalar value as Python reads it: NULL beside a step is NaN (the rule of
-    rundb/index/schema.py; SQLite cannot hold a NaN REAL).
+    def quote_identifier(self, name):
+        """*name* as an SQL identifier (inner quotes escaped)."""
+        raise NotImplementedError
 
-    >>> decode_scalar(None, 3), decode_scalar(None, None), decode_scalar(float("inf"), 3)
-    (nan, None, inf)
-    """
-    if value is None and step is not None:
-        return float("nan")
-    return value
+    def placeholders(self, sql):
+        """*sql* (written with ``?`` parameters) in the driver's parameter style."""
+        raise NotImplementedError
 
+    def regexp(self, expr):
+        """*expr* matched against one parameter holding a regex (Python ``re.search``)."""
+        raise NotImplementedError
 
-def regexp(expr):
-    """*expr* matched against one ``?`` parameter holding a regex (Python ``re.search``)."""
-    return f"{expr} REGEXP ?"
+    def contains(self, expr):
+        """True where the text of *expr* holds the text of one parameter, ignoring case
+        (as Guild's ``contains`` does)."""
+        raise NotImplementedError
 
+    def json_value(self, expr):
+        """The SQL value of the JSON text *expr* (strings unquoted, numbers as numbers)."""
+        raise NotImplementedError
 
-def contains(expr):
-    """True when the text of *expr* holds the text in one ``?`` parameter, ignoring case
-    (as Guild's ``contains`` does)."""
-    return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0"
+    def json_list(self):
+        """A subquery of the values of one parameter holding a JSON list (for ``IN``)."""
+        raise NotImplementedError
 
+    def group_concat(self, expr):
+        """*expr* over a group, joined by the separator in one parameter."""
+        raise NotImplementedError
 
-def json_value(expr):
-    """The SQL value of the JSON text *expr* (strings unquoted, numbers as numbers)."""
-    return f"json_extract({expr}, '$')"
+    def upsert(self, table, columns, conflict, update):
+        """INSERT of *columns*; on a *conflict* of those columns, update *update*."""
+        raise NotImplementedError
 
-
-def group_concat(expr):
-    """*expr* over a group, joined by the separator in one ``?`` parameter."""
-    return f"group_concat({expr}, ?)"
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(pattern):
-    return re.compile(pattern)
-
-
-def _regexp(pattern, value):
-    # SQLite calls regexp(Y, X) for `X REGEXP Y`. NULL stays NULL, so the comparison is
-    # false for a run lacking the column; numbers match on their text.
-    if pattern is None or value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return _compiled(pattern).search(str(value)) is not None
-
-
-def register_functions(conn):
-    """Register the functions compiled SQL may call (``REGEXP``) on *conn*."""
-    conn.create_function("regexp", 2, _regexp, deterministic=True)
+    def register_functions(self, conn):
+        """Make the functions compiled SQL calls available on the connection *conn*."""
+        raise NotImplementedError

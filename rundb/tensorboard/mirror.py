@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import LogdirError, RundbError
-from ..query.catalog import OUTPUT_PREFIX, scalar_key_name
+from ..catalog import OUTPUT_PREFIX, scalar_key_name
 
 log = logging.getLogger("rundb")
 
@@ -129,25 +129,22 @@ class LogdirMirror:
 
     def sync(self):
         """Bring the log directory up to date; return a :class:`SyncResult`."""
-        from ..index.db import open_home_index
-        from ..index import reader
-        from ..api.selection import select_runs
+        from .. import api
 
         manifest = _load_manifest(self.logdir)
         result = SyncResult(self.logdir)
-        with open_home_index(self.home) as index:
-            runs = select_runs(index, self.specs, self.flt)
-            summaries = reader.scalar_summaries(index, [r.rid for r in runs])
-            names = _unique_names(runs)
-            result.runs = {run.id: names[run.id] for run in runs}
-            self._remove_unselected(manifest, result)
-            experiment = _experiment(runs, summaries)
-            for run in runs:
-                state = self._place(run, names[run.id], manifest, result)
-                self._mirror_links(run, state)
-                self._write_output_scalars(index, run, summaries[run.rid], state)
-                self._write_hparams(run, experiment, state)
-                self._settle(run, state)
+        runs = api.runs(self.home, self.specs, self.flt)
+        summaries = api.scalar_summaries(self.home, [r.id for r in runs])
+        names = _unique_names(runs)
+        result.runs = {run.id: names[run.id] for run in runs}
+        self._remove_unselected(manifest, result)
+        experiment = _experiment(runs, summaries)
+        for run in runs:
+            state = self._place(run, names[run.id], manifest, result)
+            self._mirror_links(run, state)
+            self._write_output_scalars(run, summaries.get(run.id, []), state)
+            self._write_hparams(run, experiment, state)
+            self._settle(run, state)
         _save_manifest(self.logdir, manifest)
         return result
 
@@ -185,7 +182,7 @@ class LogdirMirror:
 
     def _mirror_links(self, run, state):
         """Link each of the run's event files, keeping its subdirectory; drop stale links."""
-        from ..index.tfevents import iter_event_files
+        from ..tfevents import iter_event_files
 
         if self._is_settled(run, state):
             return
@@ -220,7 +217,7 @@ class LogdirMirror:
 
     # --- output scalars ---------------------------------------------------------------
 
-    def _write_output_scalars(self, index, run, summaries, state):
+    def _write_output_scalars(self, run, summaries, state):
         """Append the run's new ``.rundb`` points from the index to an event file of ours.
 
         ``state["points"]`` counts the points (NaN excluded, as in the summaries) already
@@ -228,8 +225,8 @@ class LogdirMirror:
         under it. If the index holds fewer points than were written (it was rebuilt), the
         files are written again from the start.
         """
-        from ..index import reader
-        from ..index.tfevents import ScalarEventWriter
+        from .. import api
+        from ..tfevents import ScalarEventWriter
 
         count = sum(s["count"] for s in summaries if s["prefix"] == OUTPUT_PREFIX)
         written = state.get("points", 0)
@@ -241,8 +238,8 @@ class LogdirMirror:
         if count == written:
             state["points"] = written
             return
-        points = [p for p in reader.scalar_points(index, run.rid, prefix=OUTPUT_PREFIX)
-                  if p[3] is not None]
+        found = api.scalar_points(self.home, [run.id], prefix=OUTPUT_PREFIX)
+        points = [p for p in found.get(run.id, ()) if p[3] is not None]
         logged = self._logged_tags(run, state)
         new = [p for p in points[written:] if p[1] not in logged]
         if new:
@@ -255,7 +252,7 @@ class LogdirMirror:
 
     def _logged_tags(self, run, state):
         """Tags in the run's own ``.rundb`` event files (read incrementally, cached)."""
-        from ..index.tfevents import EventFileReader
+        from ..tfevents import EventFileReader
 
         tags = set()
         prefix = OUTPUT_PREFIX + os.sep

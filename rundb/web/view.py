@@ -217,7 +217,7 @@ def _api_compare(home, params):
 
 
 def _api_run(home, params, spec):
-    from ..query.catalog import scalar_key_name
+    from ..catalog import scalar_key_name
 
     run, summaries = api.run_info(home, spec, reap=False)
     scalars = [{"key": scalar_key_name(s["prefix"], s["tag"]), **s} for s in summaries]
@@ -316,15 +316,10 @@ def scalar_series(home, spec, key=None, all_scalars=False):
         (``sys/*`` left out unless ``all_scalars``)
     :raises RunNotFound: ``spec`` matches no run
     """
-    from ..index import reader
-    from ..query.catalog import BARE_PREFIXES, scalar_key_name, split_scalar_key
-    from ..api.selection import select_one
-    from ..index.db import open_home_index
+    from ..catalog import BARE_PREFIXES, scalar_key_name, split_scalar_key
 
     prefix, tag = split_scalar_key(key) if key else (None, None)
-    with open_home_index(home) as index:
-        run = select_one(index, spec, reap=False)
-        points = reader.scalar_points(index, run.rid, prefix=prefix, tag=tag)
+    run, points = api.run_scalar_points(home, spec, prefix=prefix, tag=tag, reap=False)
     series = {}
     for p, t, step, value, wall in points:
         if key and prefix is None and p not in BARE_PREFIXES:

@@ -18,7 +18,7 @@ import os
 import struct
 import time
 
-from ..errors import EventFileError
+from .errors import EventFileError
 
 __all__ = ["EventFileReader", "EventFilesWatcher", "read_scalars", "iter_event_files", "ScalarEventWriter"]
 
@@ -287,8 +287,6 @@ class EventFilesWatcher:
 
     def poll(self):
         """New scalars since the last poll, as ``{(prefix, tag): (steps, values, times)}``."""
-        from .writer import series_from_points
-
         points = []
         for prefix, path in iter_event_files(self.run_dir):
             reader = self.readers.get(path)
@@ -297,3 +295,16 @@ class EventFilesWatcher:
             points.extend((prefix, tag, step, value, wall)
                           for tag, value, step, wall in reader.read_scalars())
         return series_from_points(points)
+
+
+def series_from_points(points):
+    """``{(prefix, tag): (steps, values, times)}`` from ``(prefix, tag, step, value, time)``."""
+    series = {}
+    for prefix, tag, step, value, wall in points:
+        cols = series.get((prefix, tag))
+        if cols is None:
+            cols = series[(prefix, tag)] = ([], [], [])
+        cols[0].append(step)
+        cols[1].append(value)
+        cols[2].append(wall)
+    return series

@@ -1,0 +1,78 @@
+'''The SQLite dialect: everything SQLite-specific in the SQL rundb writes, in one object.
+
+The query compiler writes portable SQL (LEFT JOIN, correlated subqueries, CASE, NULLIF,
+``NULLS LAST``, ``?`` parameters) and asks the dialect of the index it compiles for (the
+:class:`~rundb.query.dialect.Dialect` interface) for the rest; the index reader and writer
+ask it too. A second backend (PostgreSQL) provides another object with the same methods and
+nothing in the compiler changes.
+
+>>> print(SQLITE.quote_identifier('min "loss"'))
+"min ""loss"""
+>>> SQLITE.regexp("r.label")
+'r.label REGEXP ?'
+'''
+
+import functools
+import re
+
+
+class SQLiteDialect:
+    """SQLite 3.35+ (``RETURNING``, ``NULLS LAST``, JSON1 built in); the methods of
+    :class:`rundb.query.dialect.Dialect` (the index layer imports nothing of the query
+    layer, so this implements that interface without subclassing it)."""
+
+    name = "sqlite"
+    #: The placeholder the DB-API driver takes (``sqlite3``: qmark).
+    paramstyle = "qmark"
+
+    def quote_identifier(self, name):
+        return '"' + name.replace('"', '""') + '"'
+
+    def placeholders(self, sql):
+        return sql  # compiled SQL already uses ``?``
+
+    def regexp(self, expr):
+        return f"{expr} REGEXP ?"
+
+    def contains(self, expr):
+        return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0"
+
+    def json_value(self, expr):
+        return f"json_extract({expr}, '$')"
+
+    def json_list(self):
+        return "SELECT value FROM json_each(?)"
+
+    def group_concat(self, expr):
+        return f"group_concat({expr}, ?)"
+
+    def upsert(self, table, columns, conflict, update):
+        cols = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
+        return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(conflict)}) {action}")
+
+    def register_functions(self, conn):
+        """Register the functions compiled SQL may call (``REGEXP``) on *conn*."""
+        conn.create_function("regexp", 2, _regexp, deterministic=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern):
+    return re.compile(pattern)
+
+
+def _regexp(pattern, value):
+    # SQLite calls regexp(Y, X) for `X REGEXP Y`. NULL stays NULL, so the comparison is
+    # false for a run lacking the column; numbers match on their text.
+    if pattern is None or value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return _compiled(pattern).search(str(value)) is not None
+
+
+#: The dialect of every SQLite index.
+SQLITE = SQLiteDialect()
