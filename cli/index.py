@@ -64,9 +64,7 @@ def pull(home, url):
 
 
 def _masked(url):
-    from rundb.index.url import mask
-
-    return mask(url)
+    return api.masked_url(url)
 
 
 @index.command(name="rebuild")

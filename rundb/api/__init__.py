@@ -44,7 +44,7 @@ _AREAS = {
                "restore_runs", "purge_runs"),
     "comparison": ("compare", "select", "run_value", "query"),
     "indexing": ("rebuild_index", "check_index", "index_error", "index_info", "push_index",
-                 "pull_index"),
+                 "pull_index", "masked_url"),
     "sql": ("sql_query",),
     "export": ("export_runs", "export_sql", "export_csv", "archive_runs", "import_runs"),
     "guild_import": ("guild_runs", "import_guild"),

@@ -88,3 +88,10 @@ def index_error(home, error):
     from ..index.db import damaged
 
     return damaged(home.index_path if home is not None else "index.db", error)
+
+
+def masked_url(location):
+    """An index location as messages show it (a URL's password hidden)."""
+    from ..index.url import mask
+
+    return mask(location)
