@@ -201,7 +201,9 @@ def _param(value):
 
 
 def _output_name(dialect, header):
-    return dialect.quote_identifier(_param(header).replace("\x00", ""))
+    # Rows are read by position, so the alias only has to be valid: PostgreSQL refuses an
+    # empty quoted identifier (a header of NUL characters alone).
+    return dialect.quote_identifier(_param(header).replace("\x00", "") or "_")
 
 
 def _time_param(value):
