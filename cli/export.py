@@ -46,10 +46,21 @@ def _report_errors(errors, verb):
               "columns) to FILE ('-' for stdout) instead (DIR is not given).")
 @click.option("-c", "--columns", metavar="QUERY", help="With --csv: columns to add, as for compare "
               "-c (e.g. \"=lr, min loss\").")
+@click.option("-cc", "--strict-columns", metavar="QUERY", help="With --csv: columns replacing the "
+              "defaults, as for compare -cc.")
+@click.option("--min", "min_col", metavar="COL", help="With --csv: sort by COL, lowest first.")
+@click.option("--max", "max_col", metavar="COL", help="With --csv: sort by COL, highest first.")
+@click.option("--top", type=int, metavar="N", help="With --csv: only the first N runs (after sorting).")
+@click.option("--extra-cols", is_flag=True, help="With --csv: add the sourcecode column.")
+@click.option("--all-scalars", is_flag=True, help="With --csv: include sys/* scalars.")
+@click.option("--skip-unchanged", is_flag=True, help="With --csv: leave out columns whose values "
+              "are all the same.")
+@click.option("--include-batch", is_flag=True, help="With --csv: include batch runs (as compare).")
 @click.option("-m", "--move", is_flag=True, help="Move the runs instead of copying them.")
 @yes_option
 @pass_home
-def export(home, args, sql_path, csv_path, columns, move, yes, **kw):
+def export(home, args, sql_path, csv_path, columns, strict_columns, min_col, max_col, top,
+           extra_cols, all_scalars, skip_unchanged, include_batch, move, yes, **kw):
     """Export runs to DIR, to an SQLite file (--sql) or to CSV (--csv).
 
     DIR becomes a rundb home holding copies of the runs (DIR/runs/<id>, DIR/index.db):
@@ -61,8 +72,15 @@ def export(home, args, sql_path, csv_path, columns, move, yes, **kw):
       rundb export ~/exports/2024-06 -o train --completed
       rundb export --sql runs.db
       rundb export --csv - --columns "=lr, min val_loss"
+
+    --csv writes the rows and columns 'rundb compare --csv' writes for the same options
+    (batch runs only with --include-batch).
     """
-    flt = run_filter(kw)
+    table_options = dict(strict_columns=strict_columns, min_col=min_col, max_col=max_col,
+                         top=top, extra_cols=extra_cols, all_scalars=all_scalars,
+                         skip_unchanged=skip_unchanged)
+    # DIR and --sql exports take every selected run; --csv compare's rows
+    flt = run_filter(kw, include_batch=include_batch or not csv_path)
     if sql_path and csv_path:
         raise click.UsageError("use one of DIR, --sql or --csv")
     if sql_path or csv_path:
@@ -71,10 +89,14 @@ def export(home, args, sql_path, csv_path, columns, move, yes, **kw):
         if sql_path:
             _export_sql(home, sql_path, args, flt)
         else:
-            _export_csv(home, csv_path, args, flt, columns)
+            if min_col and max_col:
+                raise click.UsageError("--min and --max cannot be used together")
+            _export_csv(home, csv_path, args, flt, columns, table_options)
         return
-    if columns:
-        raise click.UsageError("--columns applies only to --csv")
+    if columns or include_batch or any(table_options.values()):
+        raise click.UsageError("--columns, -cc, --min, --max, --top, --extra-cols, "
+                               "--all-scalars, --skip-unchanged and --include-batch apply "
+                               "only to --csv")
     if not args:
         raise click.UsageError("missing DIR (or --sql FILE, --csv FILE)")
     dest, specs = args[0], args[1:]
@@ -107,13 +129,13 @@ def _export_sql(home, path, specs, flt):
     click.echo(f"Exported {len(result.done)} run(s) to {path}", err=True)
 
 
-def _export_csv(home, path, specs, flt, columns):
+def _export_csv(home, path, specs, flt, columns, options):
     if path == "-":
         import sys
 
-        count = api.export_csv(home, sys.stdout, specs, flt, columns)
+        count = api.export_csv(home, sys.stdout, specs, flt, columns, **options)
     else:
-        count = api.export_csv(home, path, specs, flt, columns)
+        count = api.export_csv(home, path, specs, flt, columns, **options)
     click.echo(f"Exported {count} run(s) to {'stdout' if path == '-' else path}", err=True)
 
 

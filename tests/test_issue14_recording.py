@@ -72,3 +72,67 @@ def test_runs_info_shows_nan(cli, home, project):
     assert "  loss: nan (step 4)" in cli("runs", "info").output
     data = json.loads(cli("runs", "info", "--json").output)
     assert data["scalars"]["loss"] == ["nan", 4]
+
+
+# --- Ctrl-C: a warning only when points are missing -------------------------------------
+
+SLOW = """
+import time
+for i in range(12):
+    print(f"loss: {i} (step {i})", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_every_point_and_warns_of_nothing(home, project):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write(project / "slow.py", SLOW)
+    env = dict(os.environ, RUNDB_HOME=home.path)
+    proc = subprocess.Popen([sys.executable, "-m", "rundb_cli.main", "run", "slow.py", "-y"],
+                            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = api.runs(home) if os.path.exists(home.index_path) else []
+            if runs and any(s["count"] == 12 for s in api.run_info(home, runs[0].id)[1]):
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    [run] = api.runs(home)
+    assert run.status == "terminated"
+    assert "not indexed" not in err, err
+    [loss] = [s for s in api.run_info(home, run.id)[1] if s["tag"] == "loss"]
+    assert (loss["count"], loss["last_step"]) == (12, 11)
+
+
+def test_indexer_error_with_nothing_missing_is_not_a_warning(cli, home, project, monkeypatch):
+    from rundb.ops import ingest
+
+    real_finish = ingest.finish
+    monkeypatch.setattr(ingest, "finish", lambda proc: real_finish(proc) or "KeyboardInterrupt")
+    write(project / "steady.py", STEADY)
+    result = cli("run", "steady.py", "-y")
+    assert result.exit_code == 0 and "WARNING" not in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_indexer_error_with_points_missing_counts_them(cli, home, project, monkeypatch):
+    from rundb.ops import ingest
+
+    real_start = ingest.start
+    monkeypatch.setattr(ingest, "start", lambda index_path, *a: real_start("/dev/null/index.db", *a))
+    write(project / "steady.py", STEADY)
+    result = cli("run", "steady.py", "-y")
+    [warning] = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert "2 of 2 points missing, run 'rundb" in warning

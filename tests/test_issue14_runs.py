@@ -159,3 +159,32 @@ def test_column_errors_point_into_what_was_typed(cli, scored, args, pos):
 def test_empty_names_are_errors(cli, scored, text):
     result = cli("query", text)
     assert result.exit_code == 2 and result.stderr.startswith("rundb: "), result.output
+
+
+# --- export --csv is compare's table ---------------------------------------------------
+
+
+@pytest.fixture
+def with_batch(home, index):
+    make_run(home, index, flags={"lr": 0.1}, scalars={"loss": [(1, 0.4)]})
+    make_run(home, index, op="op1.py+", flags={})  # a batch run
+    make_run(home, index, flags={"lr": 0.2}, scalars={"loss": [(1, 0.6)]})
+
+
+@pytest.mark.parametrize("options", [
+    [], ["--include-batch"], ["-cc", "=lr, loss"], ["-c", "min loss", "--min", "loss"],
+    ["--max", "=lr", "--top", "1", "--skip-unchanged"], ["--extra-cols", "--all-scalars"],
+])
+def test_export_csv_writes_compares_rows_and_columns(cli, with_batch, options):
+    exported = cli("export", "--csv", "-", *options)
+    compared = cli("compare", "--csv", "-", *options)
+    assert exported.exit_code == compared.exit_code == 0, exported.output
+    assert exported.stdout == compared.stdout
+    rows = exported.stdout.splitlines()
+    batch_rows = [r for r in rows if "op1.py+" in r]
+    assert (len(batch_rows) == 1) == ("--include-batch" in options)
+
+
+def test_export_compare_options_need_csv(cli, with_batch, tmp_path):
+    result = cli("export", str(tmp_path / "d"), "-cc", "=lr", "-y")
+    assert result.exit_code == 2 and "apply only to --csv" in result.stderr

@@ -140,17 +140,21 @@ def _export_sql(index, path, run_ids):
     return result
 
 
-def _export_csv(index, dest, specs=(), flt=None, columns=None):
-    """Write one CSV row per selected run, with the columns ``rundb compare`` shows.
+def _export_csv(index, dest, specs=(), flt=None, columns=None, **options):
+    """Write one CSV row per selected run: the rows and columns ``rundb compare`` shows
+    (batch runs only when ``flt`` includes them, as compare's default filter does not).
 
     :param dest: a file path, or an open text file (e.g. ``sys.stdout``).
     :param columns: query text whose columns are added after the defaults.
+    :param options: compare's table options (``strict_columns``, ``min_col``, ``max_col``,
+        ``top``, ``extra_cols``, ``all_scalars``, ``skip_unchanged``).
     :returns: the number of runs written.
     """
     from .comparison import compare_table
     from .selection import RunFilter
 
-    table = compare_table(index, specs, flt if flt is not None else RunFilter(), columns=columns)
+    flt = flt if flt is not None else RunFilter(include_batch=False)
+    table = compare_table(index, specs, flt, columns=columns, **options)
     if isinstance(dest, (str, os.PathLike)):
         if os.path.isdir(dest):
             raise ExportError(f"'{dest}' is a directory")
@@ -547,13 +551,14 @@ def export_sql(home, path, run_ids):
         return _export_sql(index, path, list(run_ids))
 
 
-def export_csv(home, dest, specs=(), flt=None, columns=None):
-    """Write one CSV row per selected run (the ``compare`` columns) to a path or text file.
+def export_csv(home, dest, specs=(), flt=None, columns=None, **options):
+    """Write one CSV row per selected run (the ``compare`` rows and columns, with its
+    table ``options``) to a path or text file.
 
     :returns: the number of runs written.
     """
     with open_home_index(home) as index:
-        return _export_csv(index, dest, specs, flt, columns)
+        return _export_csv(index, dest, specs, flt, columns, **options)
 
 
 def import_runs(home, path, move=False, progress=None):

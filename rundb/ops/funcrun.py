@@ -423,7 +423,13 @@ def _execute(index, record, func, flags):
         rec.write_text(1, "".join(traceback.format_exception(exc)))
     error = rec.close()
     if error is not None:
-        log.warning(f"some scalars were not indexed ({error}): run 'rundb index rebuild'")
+        from .ingest import missing_points
+
+        missing, total = missing_points(index, record)
+        if missing is None or missing:
+            counted = f"{missing} of {total} points missing, " if missing else ""
+            log.warning(f"some scalars were not indexed ({error}): {counted}"
+                        "run 'rundb index rebuild'")
     record = store.save_run(index, record, status=status, stopped=now_us(),
                             exit_status=exit_status, pid=None)
     return record, result, exc

@@ -310,3 +310,20 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def missing_points(index, run):
+    """``(missing, total)``: how many of the scalar points the run's files give (as
+    ``index rebuild`` derives them) the index lacks. An indexer that ended with an error
+    (a signal, say) may still have written everything; only missing points are worth a
+    warning."""
+    from ..index import reader
+    from ..index.rebuild import derive_scalars
+
+    try:
+        derived = derive_scalars(run)
+    except Exception:  # noqa: BLE001 - unreadable files: say nothing is known to be there
+        return None, None
+    total = sum(len(steps) for steps, _values, _times in derived.values())
+    indexed = len(reader.scalar_points(index, run.rid))
+    return max(total - indexed, 0), total

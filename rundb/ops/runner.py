@@ -134,8 +134,11 @@ def execute(home, index, run, argv, env=None, echo=True):
             watch.output_failed(e)
         error = ingest.finish(indexer)
     if error is not None and not watch.warned_indexer:
-        log.warning(f"some scalars of run {run.short_id} were not indexed ({error}): "
-                    f"run '{_rebuild_command(home)}'")
+        missing, total = ingest.missing_points(index, run)
+        if missing is None or missing:
+            counted = f"{missing} of {total} points missing, " if missing else ""
+            log.warning(f"some scalars of run {run.short_id} were not indexed ({error}): "
+                        f"{counted}run '{_rebuild_command(home)}'")
     if terminated:
         status, exit_status = "terminated", TERMINATED_EXIT
     elif exit_code == 0:
