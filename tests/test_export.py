@@ -214,10 +214,14 @@ def test_export_csv_to_a_file_with_columns(cli, runs, tmp_path):
     assert result.exit_code == 0
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(runs)
+    # compare's rows: batch runs only with --include-batch (issue 14)
+    plain = [r for r in runs if "+" not in r.op]
+    assert len(rows) == len(plain) < len(runs)
     by_run = {r["run"]: r for r in rows}
     assert by_run[runs[0].short_id]["min loss"] == "0.5"
     assert by_run[runs[0].short_id]["max acc step"] == "3"
+    assert result.stderr == f"Exported {len(plain)} run(s) to {path}\n"
+    result = cli("export", "--csv", str(path), "--include-batch")
     assert result.stderr == f"Exported {len(runs)} run(s) to {path}\n"
 
 
