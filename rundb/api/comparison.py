@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..errors import QueryError, RunNotFound
-from ..index import reader
+from ..index import conditions, reader
 from ..index.db import open_home_index
 from ..query import ast
 from ..catalog import scalar_key_name
@@ -58,23 +58,15 @@ def _kind(col):
     return KIND_ATTR
 
 
-def _rid_set_clause(rids):
+def _rid_set_clause(index, rids):
     # One JSON parameter instead of thousands of ? marks (SQLite caps their number).
-    return "r.rid IN (SELECT value FROM json_each(?))", [json.dumps(list(rids))]
+    return conditions.rid_set(index, rids)
 
 
 def default_columns(index, where, params, all_scalars=False):
     """Flags (sorted), the step column, scalars (sorted) of the runs matching ``where``."""
-    conn = index.conn
-    flags = sorted(
-        row[0] for row in conn.execute(
-            "SELECT DISTINCT n.name FROM run_flag f JOIN flag_name n ON n.id = f.name "
-            f"WHERE f.rid IN (SELECT r.rid FROM run r WHERE {where})", params)
-    )
-    keys = conn.execute(
-        "SELECT DISTINCT k.prefix, k.tag FROM scalar_stat s JOIN scalar_key k ON k.id = s.key "
-        f"WHERE s.rid IN (SELECT r.rid FROM run r WHERE {where})", params
-    ).fetchall()
+    flags = sorted(conditions.flag_names_of(index, where, params))
+    keys = conditions.scalar_keys_of(index, where, params)
     names = sorted({scalar_key_name(p, t) for p, t in keys} - set(flags))
     if not all_scalars:
         names = [n for n in names if not n.startswith("sys/")]
@@ -115,15 +107,15 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     if user_query is not None and (user_query.where is not None or user_query.order_by
                                    or user_query.limit is not None):
         rids = _query_rids(index, catalog, user_query, base_where, base_params, specs)
-        base_where, base_params = _rid_set_clause(rids)
+        base_where, base_params = _rid_set_clause(index, rids)
     if specs:
         rids = select_rids(index, specs, flt, reap=False)
-        base_where, base_params = _rid_set_clause(rids)
+        base_where, base_params = _rid_set_clause(index, rids)
     if order is not None or top:
         query = ast.Query(columns=(), order_by=(order,) if order else (), limit=top)
         compiled = compile(query, catalog, base_where, base_params)
         rids = [row[0] for row in reader.compiled_rows(index, compiled)]
-        base_where, base_params = _rid_set_clause(rids)
+        base_where, base_params = _rid_set_clause(index, rids)
     core = [ast.Attr("run")] if strict_columns else _core_columns(extra_cols)
     extra = list(user_query.columns) if user_query is not None else []
     groups = _column_groups(index, base_where, base_params, core, extra,
@@ -189,27 +181,20 @@ def _column_groups(index, where, params, core, extra, strict, all_scalars):
     Runs of an op with a ``compare:`` list form their own group."""
     from ..query import parse_colspecs
 
-    rows = index.conn.execute(
-        "SELECT a.value, min(r.rid), max(r.created) FROM run_attr a JOIN run r ON r.rid = a.rid "
-        f"WHERE a.name = 'compare' AND {where} GROUP BY a.value ORDER BY max(r.created) DESC",
-        params,
-    ).fetchall()
+    values = conditions.compare_lists(index, where, params)
     groups = []
     if strict:
         return [(core + extra, where, params)]
     explicit = []
-    for value, _rid, _created in rows:
+    for value in values:
         specs = json.loads(value)
         cols = [c for spec in specs for c in parse_colspecs(spec)]
-        cond = (f"{where} AND EXISTS (SELECT 1 FROM run_attr a WHERE a.rid = r.rid "
-                "AND a.name = 'compare' AND a.value = ?)")
+        cond = conditions.with_compare_list(where)
         explicit.append((core + cols + extra, cond, [*params, value]))
     default_where = where
     if explicit:
-        default_where = (f"{where} AND NOT EXISTS (SELECT 1 FROM run_attr a WHERE a.rid = r.rid "
-                         "AND a.name = 'compare')")
-    has_default = index.conn.execute(
-        f"SELECT 1 FROM run r WHERE {default_where} LIMIT 1", params).fetchone()
+        default_where = conditions.without_compare_list(where)
+    has_default = conditions.any_run(index, default_where, params)
     if has_default or not explicit:
         cols = core + default_columns(index, default_where, params, all_scalars) + extra
         groups.append((cols, default_where, params))
@@ -341,7 +326,8 @@ def _run_value(index, run_id, colspec):
 
     col = parse_colspec(colspec)
     query = ast.Query(columns=(col,))
-    rows = reader.compiled_rows(index, compile(query, reader.catalog(index), "r.id = ?", [run_id]))
+    where, params = conditions.run_with_id(run_id)
+    rows = reader.compiled_rows(index, compile(query, reader.catalog(index), where, params))
     if not rows:
         return None
     value = rows[0][1]

@@ -1,6 +1,6 @@
 """Reading runs: lists, counts, one run's details, scalar summaries and series."""
 
-from ..index import reader
+from ..index import conditions, reader
 from ..index.db import open_home_index
 from .selection import RunFilter, select_one, select_rids, select_runs, where_clause
 
@@ -35,7 +35,7 @@ def count_runs(home, flt=None):
     """How many runs pass ``flt``."""
     with open_home_index(home) as index:
         where, params = where_clause(index, flt or RunFilter())
-        return index.conn.execute(f"SELECT count(*) FROM run r WHERE {where}", params).fetchone()[0]
+        return conditions.count_runs(index, where, params)
 
 
 def run_info(home, spec=None, flt=None, reap=True):
@@ -100,11 +100,5 @@ def run_scalar_points(home, spec, prefix=None, tag=None, reap=True):
 def run_times(home, run_ids):
     """{run id: (started, stopped)} in microseconds since the epoch (None when not set),
     for full run ids; ids not in the index are left out."""
-    import json
-
     with open_home_index(home) as index:
-        rows = index.conn.execute(
-            "SELECT id, started, stopped FROM run WHERE id IN (SELECT value FROM json_each(?))",
-            [json.dumps(list(run_ids))],
-        )
-        return {run_id: (started, stopped) for run_id, started, stopped in rows}
+        return reader.run_times(index, run_ids)

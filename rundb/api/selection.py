@@ -41,59 +41,23 @@ class RunFilter:
 
 def where_clause(index, flt, now=None):
     """(SQL condition on ``run r``, params) for a RunFilter."""
-    conds, params = [], []
-    if flt.deleted is not None:
-        conds.append("r.deleted = ?")
-        params.append(1 if flt.deleted else 0)
-    if flt.ops:
-        conds.append("(" + " OR ".join("instr(r.op, ?) > 0" for _ in flt.ops) + ")")
-        params.extend(flt.ops)
+    from ..index import conditions
+
+    op_names = started = None
     if flt.operations:
         # Guild's matching (globs, regexes, model parts) runs over the few distinct op
         # names; SQL then selects by the names that match.
-        names = [op for op in reader.distinct_ops(index)
-                 if any(guild_op_match(ref, op) for ref in flt.operations)]
-        conds.append(f"r.op IN ({', '.join('?' for _ in names)})" if names else "0")
-        params.extend(names)
-    if flt.labels:
-        conds.append("(" + " OR ".join("instr(r.label, ?) > 0" for _ in flt.labels) + ")")
-        params.extend(flt.labels)
-    if flt.comments:
-        conds.append("(" + " OR ".join("instr(r.comment, ?) > 0" for _ in flt.comments) + ")")
-        params.extend(flt.comments)
-    if flt.unlabeled:
-        conds.append("r.label = ''")
-    if flt.tags:
-        marks = ", ".join("?" for _ in flt.tags)
-        conds.append(f"EXISTS (SELECT 1 FROM run_tag t WHERE t.rid = r.rid AND t.tag IN ({marks}))")
-        params.extend(flt.tags)
-    if flt.marked is not None:
-        conds.append("r.marked = ?")
-        params.append(1 if flt.marked else 0)
+        op_names = [op for op in reader.distinct_ops(index)
+                    if any(guild_op_match(ref, op) for ref in flt.operations)]
     if flt.statuses:
         bad = [s for s in flt.statuses if s not in STATUSES]
         if bad:
             raise ValueError(f"unknown status {bad[0]!r}")
-        conds.append(f"r.status IN ({', '.join('?' for _ in flt.statuses)})")
-        params.extend(flt.statuses)
     if flt.started:
         from ..query.timerange import parse_time_range
 
-        start, end = parse_time_range(flt.started).bounds_us(now)
-        if start is not None:
-            conds.append("r.started >= ?")
-            params.append(start)
-        if end is not None:
-            conds.append("r.started < ?")
-            params.append(end)
-    if flt.digest:
-        conds.append("substr(r.sourcecode_digest, 1, ?) = ?")
-        params.extend([len(flt.digest), flt.digest])
-    if flt.parent:
-        conds.append("r.parent = ?")
-        params.append(flt.parent)
-    if not flt.include_batch:
-        conds.append("instr(r.op, '+') = 0")
+        started = parse_time_range(flt.started).bounds_us(now)
+    conds, params = conditions.run_conditions(index, flt, op_names, started)
     if flt.filter:
         from ..query import compile_filter, parse_filter
         from ..query.columns import columns_of, unknown_column
@@ -107,7 +71,7 @@ def where_clause(index, flt, now=None):
         sql, fparams = compile_filter(expr, catalog)
         conds.append(f"({sql})")
         params.extend(fparams)
-    return " AND ".join(conds) or "1", params
+    return conditions.all_of(conds), params
 
 
 def guild_op_match(ref, op):
@@ -212,11 +176,9 @@ def _resolve_spec(index, spec, ordered, where, params):
 def _by_id_prefix(index, spec, where, params):
     if not spec:
         raise RunNotFound("'id:' needs an id prefix")
-    rows = index.conn.execute(
-        f"SELECT r.rid, r.id, r.op FROM run r WHERE {where} AND substr(r.id, 1, ?) = ? "
-        "ORDER BY r.created DESC LIMIT 21",
-        [*params, len(spec), spec.lower()],
-    ).fetchall()
+    from ..index.conditions import ids_with_prefix
+
+    rows = ids_with_prefix(index, where, params, spec)
     if not rows:
         raise RunNotFound(f"no run matches '{spec}'")
     if len(rows) > 1:

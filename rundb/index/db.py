@@ -237,24 +237,31 @@ def _run_lock(home, write):
     return runlock.shared(home.path) if write else contextlib.nullcontext()
 
 
-def _migrate(conn, path):
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > schema.SCHEMA_VERSION:
-            raise IndexSchemaError(
-                f"index {path} has schema version {version}, newer than this rundb "
-                f"supports ({schema.SCHEMA_VERSION}): upgrade rundb, or move the file "
-                f"aside and run 'rundb index rebuild'"
-            )
-        for n in range(version, schema.SCHEMA_VERSION):
-            for stmt in _statements(schema.MIGRATIONS[n]):
+def _migrate(conn, path, migrations=None):
+    """Bring the index to the current schema, one migration per transaction: each bumps
+    ``PRAGMA user_version`` as it commits, so a failure keeps the ones before it."""
+    migrations = schema.MIGRATIONS if migrations is None else migrations
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Read inside the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(migrations):
+                raise IndexSchemaError(
+                    f"index {path} has schema version {version}, newer than this rundb "
+                    f"supports ({len(migrations)}): upgrade rundb, or move the file "
+                    f"aside and run 'rundb index rebuild'"
+                )
+            if version == len(migrations):
+                conn.execute("ROLLBACK")
+                return
+            for stmt in _statements(migrations[version]):
                 conn.execute(stmt)
-        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def _statements(script):

@@ -34,8 +34,10 @@ class SQLiteDialect:
     def regexp(self, expr):
         return f"{expr} REGEXP ?"
 
-    def contains(self, expr):
-        return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0"
+    def contains(self, expr, ignore_case=True):
+        if ignore_case:
+            return f"instr(lower(CAST({expr} AS TEXT)), lower(?)) > 0"
+        return f"instr({expr}, ?) > 0"
 
     def json_value(self, expr):
         return f"json_extract({expr}, '$')"

@@ -162,19 +162,20 @@ def load_catalog(conn, dialect):
     return Catalog(scalar_keys=keys, flag_names=flags, attr_names=attrs, dialect=dialect)
 
 
-def compiled_rows(index, compiled):
+def compiled_rows(index, compiled, convert=True):
     """Run a compiled query (rundb.query.compile) and return its rows
-    ``[(rid, v1, ..., vN)]``, values converted to Python."""
-    return compiled_rows_on(index.conn, index.dialect, compiled)
+    ``[(rid, v1, ..., vN)]``, values converted to Python (as stored, without ``convert``)."""
+    return compiled_rows_on(index.conn, index.dialect, compiled, convert)
 
 
-def compiled_rows_on(conn, dialect, compiled):
+def compiled_rows_on(conn, dialect, compiled, convert=True):
     """:func:`compiled_rows` on a bare connection (tests, benchmarks)."""
     if compiled.uses_regexp:
         dialect.register_functions(conn)
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples, whatever the connection's factory
-    return compiled.convert(cur.execute(compiled.sql, compiled.params).fetchall())
+    raw = cur.execute(compiled.sql, compiled.params).fetchall()
+    return compiled.convert(raw) if convert else raw
 
 
 def reap_gone_runs(index):
@@ -229,3 +230,23 @@ def index_counts(index):
 def distinct_ops(index):
     """Every operation name in the index (each once)."""
     return [row[0] for row in index.conn.execute("SELECT DISTINCT op FROM run")]
+
+
+def run_times(index, run_ids):
+    """{run id: (started, stopped)} for full run ids; ids not in the index are left out."""
+    rows = index.conn.execute(
+        f"SELECT id, started, stopped FROM run WHERE id IN ({index.dialect.json_list()})",
+        [json.dumps(list(run_ids))])
+    return {run_id: (started, stopped) for run_id, started, stopped in rows}
+
+
+def all_ids(index):
+    """Every run id in the index."""
+    return [row[0] for row in index.conn.execute("SELECT id FROM run")]
+
+
+def deleted_flags(index, run_ids):
+    """[(run id, deleted)] for the ids the index knows (at most 900 at a time)."""
+    marks = ",".join("?" * len(run_ids))
+    return index.conn.execute(f"SELECT id, deleted FROM run WHERE id IN ({marks})",
+                              list(run_ids)).fetchall()

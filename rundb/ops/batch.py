@@ -353,7 +353,7 @@ def trial_history(index, batch, batch_run, names, typed=False):
     if typed:
         rows = reader.compiled_rows(index, compiled)
     else:
-        rows = index.conn.execute(compiled.sql, compiled.params).fetchall()
+        rows = reader.compiled_rows(index, compiled, convert=False)
     n = len(names)
     negate = batch.objective.negate
     history = []
@@ -376,25 +376,20 @@ def _has_bool_category(dims):
 
 
 def _scope(index, batch, batch_run):
-    completed = "r.status = 'completed'"
-    if batch.prev_trials == "batch":
-        return f"r.parent = ? AND {completed}", [batch_run.id]
-    if batch.prev_trials == "operation":
-        return f"r.op = ? AND {completed}", [batch.plan.name]
-    if batch.prev_trials == "sourcecode":
-        digest = index.conn.execute(
-            "SELECT sourcecode_digest FROM run WHERE parent = ? ORDER BY created DESC LIMIT 1",
-            (batch_run.id,)).fetchone()
-        return (f"r.op = ? AND r.sourcecode_digest IS ? AND {completed}",
-                [batch.plan.name, digest[0] if digest else None])
+    from ..index.conditions import prior_trials
+
+    if batch.prev_trials in ("batch", "operation", "sourcecode"):
+        return prior_trials(index, batch.prev_trials, batch_run.id, batch.plan.name)
     from ..query import compile_filter, parse_filter
 
     sql, params = compile_filter(parse_filter(batch.prev_trials_filter), reader.catalog(index))
-    return f"r.deleted = 0 AND instr(r.op, '+') = 0 AND ({sql})", list(params)
+    return prior_trials(index, "filter", batch_run.id, batch.plan.name, sql, params)
 
 
 def _already_done(index, op, flags):
-    rids = reader.run_rids(index, "r.op = ? AND r.status = 'completed' AND r.deleted = 0", [op])
+    from ..index.conditions import completed_runs_of
+
+    rids = reader.run_rids(index, *completed_runs_of(op))
     return any(f == flags for f in reader.load_flags(index, rids).values())
 
 

@@ -31,9 +31,9 @@ class Dialect:
         """*expr* matched against one parameter holding a regex (Python ``re.search``)."""
         raise NotImplementedError
 
-    def contains(self, expr):
+    def contains(self, expr, ignore_case=True):
         """True where the text of *expr* holds the text of one parameter, ignoring case
-        (as Guild's ``contains`` does)."""
+        (as Guild's ``contains`` does) unless ``ignore_case`` is false."""
         raise NotImplementedError
 
     def json_value(self, expr):
