@@ -212,9 +212,10 @@ def home_index_args(home, location, write):
     from ..errors import HomeNotFound, HomeReadOnly, IndexDamaged
 
     if not home.exists():
+        if os.path.exists(home.path):
+            raise HomeNotFound(f"no rundb home at {home.path} (not a directory)")
         if not write:
-            what = " (not a directory)" if os.path.exists(home.path) else ""
-            raise HomeNotFound(f"no rundb home at {home.path}{what}")
+            raise HomeNotFound(f"no rundb home at {home.path}")
         home.ensure()
     writable = home.writable()
     if write and not writable:

@@ -13,9 +13,10 @@ pytestmark = pytest.mark.slow
 def test_home_that_is_a_file(tmp_path):
     path = tmp_path / "file"
     path.write_text("x")
-    result = rundb("-H", str(path), "runs", env=env_for())
-    assert result.returncode == 1
-    assert one_line_error(result) == f"rundb: no rundb home at {path} (not a directory)"
+    for args in (["runs"], ["run", "-y", "--", "true"]):
+        result = rundb("-H", str(path), *args, env=env_for(), cwd=str(tmp_path))
+        assert result.returncode == 1
+        assert one_line_error(result) == f"rundb: no rundb home at {path} (not a directory)"
 
 
 def test_home_that_cannot_exist():
