@@ -461,3 +461,22 @@ def test_non_finite_flags_read_back(index):
     rid = writer.insert_run(index, _run(flags={"a": math.inf, "b": -math.inf, "c": math.nan}))
     flags = reader.load_runs(index, [rid])[0].flags
     assert flags["a"] == math.inf and flags["b"] == -math.inf and math.isnan(flags["c"])
+
+
+def test_postgres_dialect_runs_on_the_server(pg_url):
+    """Each piece the PostgreSQL dialect writes runs, with SQLite's meaning."""
+    from rundb.index.dialect_pg import POSTGRESQL as d
+
+    with open_index(pg_url) as ix:
+        rid = writer.insert_run(ix, _run(flags={"opt": "Adam", "lr": 0.5}, tags=["b", "a"],
+                                         attrs={"gpus": 2}, label="ResNet"))
+        one = lambda sql, *p: ix.conn.execute(sql, p).fetchone()[0]  # noqa: E731
+        assert one(f"SELECT count(*) FROM run r WHERE {d.regexp('r.label')}", "^Res") == 1
+        assert one(f"SELECT count(*) FROM run_flag f WHERE {d.regexp('f.value')}", "^Ad") == 1
+        assert one(f"SELECT count(*) FROM run r WHERE {d.contains('r.label')}", "resn") == 1
+        assert one(f"SELECT {d.json_value('a.value')} > ? FROM run_attr a", 1) is True
+        assert one(f"SELECT count(*) FROM run WHERE rid IN ({d.json_list()})", f"[{rid}]") == 1
+        assert one(f"SELECT {d.group_concat('t.tag')} FROM run_tag t", ",") in ("a,b", "b,a")
+        ix.conn.execute(d.upsert("run_attr", ("rid", "name", "value"), ("rid", "name"),
+                                 ("value",)), (rid, "gpus", "4"))
+        assert one("SELECT value FROM run_attr WHERE name = 'gpus'") == "4"

@@ -399,4 +399,8 @@ def open_pg_index(url, create=True):
     except BaseException:
         raw.close()
         raise
-    return Index(PgConnection(raw, url), url, dialect="postgresql")
+    from .dialect_pg import POSTGRESQL
+
+    index = Index(PgConnection(raw, url), url, dialect="postgresql")
+    index.dialect = POSTGRESQL  # what the query compiler writes for this index
+    return index

@@ -1,0 +1,58 @@
+'''The PostgreSQL dialect: the parts of the SQL rundb writes that PostgreSQL spells
+differently from SQLite, for the query compiler's dialect hook.
+
+It implements the same methods as the SQLite dialect. Parameters stay ``?`` here: the
+PostgreSQL connection (:class:`rundb.index.pg.PgConnection`) turns them into ``%s`` as
+it does for every statement of the index layer, so there is one place for that. The
+functions used (``rundb_text``, ``rundb_json``) and SQLite's comparison rules across
+types are part of the PostgreSQL schema (:mod:`rundb.index.pg_schema`).
+
+>>> POSTGRESQL.regexp("r.label"), POSTGRESQL.json_value("a.value")
+('rundb_text(r.label) ~ ?', 'rundb_json(a.value)')
+'''
+
+
+class PostgreSQLDialect:
+    """PostgreSQL 13+ through :class:`rundb.index.pg.PgConnection`."""
+
+    name = "postgresql"
+    #: What compiled SQL is written in; the connection converts to psycopg's ``%s``.
+    paramstyle = "qmark"
+
+    def quote_identifier(self, name):
+        return '"' + name.replace('"', '""') + '"'
+
+    def placeholders(self, sql):
+        return sql  # PgConnection rewrites ``?`` (and only it) for psycopg
+
+    def regexp(self, expr):
+        # POSIX regex on the value's text (a JSON string unquoted, a number as text)
+        return f"rundb_text({expr}) ~ ?"
+
+    def contains(self, expr):
+        return f"strpos(lower(rundb_text({expr})), lower(?)) > 0"
+
+    def json_value(self, expr):
+        return f"rundb_json({expr})"
+
+    def json_list(self):
+        # PgConnection binds the JSON list as a typed array (unnest)
+        return "SELECT value FROM json_each(?)"
+
+    def group_concat(self, expr):
+        return f"string_agg({expr}, ?)"
+
+    def upsert(self, table, columns, conflict, update):
+        cols = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
+        return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(conflict)}) {action}")
+
+    def register_functions(self, conn):
+        pass  # everything compiled SQL calls lives in the schema
+
+
+#: The dialect of every PostgreSQL index.
+POSTGRESQL = PostgreSQLDialect()
