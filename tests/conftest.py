@@ -169,6 +169,8 @@ def home(tmp_path, index_backend, request):
     backend (``--index``/``RUNDB_INDEX`` are passed on by the ``cli`` and ``rundb_proc``
     helpers)."""
     url = request.getfixturevalue("pg_url") if index_backend == "postgresql" else None
+    if url:  # subprocesses started by the test use it too
+        request.getfixturevalue("monkeypatch").setenv("RUNDB_INDEX", url)
     return Home(str(tmp_path / "home"), index=url).ensure()
 
 

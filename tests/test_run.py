@@ -74,7 +74,7 @@ def test_scalars_indexed_while_running_and_again_after_rebuild(home, project):
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
-            runs = api.runs(home) if os.path.exists(home.index_path) else []
+            runs = api.runs(home) if home.index_url or os.path.exists(home.index_path) else []
             if runs and summaries(home, runs[0]).get("loss"):
                 break
             time.sleep(0.1)
@@ -169,7 +169,7 @@ def _start(home, project, script):
                             cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 30
     while time.time() < deadline:
-        if os.path.exists(home.index_path):
+        if home.index_url or os.path.exists(home.index_path):
             runs = api.runs(home)
             if runs and runs[0].attrs.get("child_pid") and summaries(home, runs[0]):
                 return proc, runs[0]
