@@ -109,12 +109,16 @@ def test_newer_schema_is_refused_and_left_alone(pg_url):
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE rundb_schema SET version = 99")
-    with pytest.raises(IndexSchemaError) as e:
-        open_index(pg_url)
-    assert str(e.value) == (f"index {pg_url} has schema version 99, newer than this rundb "
-                            f"supports ({schema.SCHEMA_VERSION}): upgrade rundb")
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        assert conn.execute("SELECT version FROM rundb_schema").fetchall() == [(99,)]
+    try:
+        with pytest.raises(IndexSchemaError) as e:
+            open_index(pg_url)
+        assert str(e.value) == (f"index {pg_url} has schema version 99, newer than this rundb "
+                                f"supports ({schema.SCHEMA_VERSION}): upgrade rundb")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT version FROM rundb_schema").fetchall() == [(99,)]
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE rundb_schema SET version = %s", (schema.SCHEMA_VERSION,))
 
 
 def test_a_failed_migration_leaves_nothing_half_written(pg_url):

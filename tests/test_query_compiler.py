@@ -342,6 +342,16 @@ def test_golden(conn, catalog, pristine, text, sql, params, rows):
     assert compiled.params == params
     assert run_rows(compiled, conn) == rows
     assert snapshot(conn) == pristine
+    if not isinstance(conn, sqlite3.Connection):  # PostgreSQL's own dialect: same rows
+        assert run_rows(compile(parse(text), _pg(catalog)), conn) == rows
+
+
+def _pg(catalog):
+    from dataclasses import replace
+
+    from rundb.index.dialect_pg import POSTGRESQL
+
+    return replace(catalog, dialect=POSTGRESQL)
 
 
 def test_headers(catalog):
@@ -478,6 +488,10 @@ def test_compile_filter(conn, catalog, text, sql, params, rids):
     # The same condition through a whole query (joins instead of subqueries) agrees.
     rows = run_rows(compile(f"select .id where {text} order by .id", catalog), conn)
     assert sorted(r[0] for r in rows) == rids
+    if not isinstance(conn, sqlite3.Connection):  # PostgreSQL's own dialect: same runs
+        pg_sql, pg_params = compile_filter(parse_filter(text), _pg(catalog))
+        found = conn.execute(f"SELECT r.rid FROM run r WHERE {pg_sql} ORDER BY r.rid", pg_params)
+        assert [rid for (rid,) in found] == rids
 
 
 def test_compile_filter_accepts_text(catalog):
@@ -585,6 +599,15 @@ def test_random_filters_compile_and_run(conn, catalog, pristine, text):
     joined = sorted(row[0] for row in run_rows(compiled, conn))
     assert joined == filtered
     assert snapshot(conn) == pristine
+
+
+def test_the_postgresql_dialect_implements_the_compilers_dialect_hook():
+    from rundb.index.dialect_pg import POSTGRESQL, PostgreSQLDialect
+    from rundb.query.dialect import Dialect
+
+    wanted = {name for name in vars(Dialect) if not name.startswith("_")}
+    assert wanted <= set(dir(PostgreSQLDialect))
+    assert all(callable(getattr(POSTGRESQL, name)) for name in wanted if name != "name")
 
 
 def test_the_sqlite_dialect_implements_the_compilers_dialect_hook():
