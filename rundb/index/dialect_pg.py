@@ -29,8 +29,10 @@ class PostgreSQLDialect:
         # POSIX regex on the value's text (a JSON string unquoted, a number as text)
         return f"rundb_text({expr}) ~ ?"
 
-    def contains(self, expr):
-        return f"strpos(lower(rundb_text({expr})), lower(?)) > 0"
+    def contains(self, expr, ignore_case=True):
+        if ignore_case:
+            return f"strpos(lower(rundb_text({expr})), lower(?)) > 0"
+        return f"strpos(rundb_text({expr}), ?) > 0"
 
     def json_value(self, expr):
         return f"rundb_json({expr})"
