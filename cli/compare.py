@@ -24,7 +24,7 @@ from .output import emit, output_options
 @output_options
 @pass_home
 def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, extra_cols,
-            all_scalars, skip_unchanged, include_batch, csv_path, as_json, as_table, **kw):
+            all_scalars, skip_unchanged, include_batch, csv_path, as_json, as_table, fmt, **kw):
     """Compare run flags and scalars.
 
     \b
@@ -39,7 +39,7 @@ def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, 
         strict_columns=strict_columns, min_col=min_col, max_col=max_col, top=top or limit,
         extra_cols=extra_cols, all_scalars=all_scalars, skip_unchanged=skip_unchanged,
     )
-    emit(table.headers, table.rows, table.kinds, csv_path, as_json)
+    emit(table.headers, table.rows, table.kinds, csv_path, as_json, fmt=fmt)
 
 
 @click.command(name="select")
@@ -77,7 +77,7 @@ def select(home, spec, min_col, max_col, short_id, path, attr, include_batch, **
 @filter_options
 @output_options
 @pass_home
-def query(home, text, csv_path, as_json, as_table, **kw):
+def query(home, text, csv_path, as_json, as_table, fmt, **kw):
     """Answer a whole query: select COLS [where EXPR] [order by COL [desc]] [limit N].
 
     \b
@@ -85,4 +85,4 @@ def query(home, text, csv_path, as_json, as_table, **kw):
       rundb query "select .short_id, =lr, min loss where =lr < 0.05 order by min loss limit 3"
     """
     table = api.query(home, text, run_filter(kw))
-    emit(table.headers, table.rows, table.kinds, csv_path, as_json)
+    emit(table.headers, table.rows, table.kinds, csv_path, as_json, fmt=fmt)

@@ -16,7 +16,7 @@ from .output import emit, output_options
 @click.option("--output", is_flag=True, help="Diff the captured output (unified diff).")
 @output_options
 @pass_home
-def diff(home, specs, all_, source, output, csv_path, as_json, as_table, **kw):
+def diff(home, specs, all_, source, output, csv_path, as_json, as_table, fmt, **kw):
     """Show how two runs differ: flags, attributes, final scalars and packages.
 
     With no RUN, the two newest runs the filters select are compared (the older on the
@@ -44,13 +44,13 @@ def diff(home, specs, all_, source, output, csv_path, as_json, as_table, **kw):
     d = api.diff_runs(home, specs, flt, all_=all_)
     headers = ["kind", "name", d.a.short_id, d.b.short_id]
     if csv_path or as_json:
-        emit(headers, [list(row) for row in d.rows], csv_path=csv_path, as_json=as_json)
+        emit(headers, [list(row) for row in d.rows], csv_path=csv_path, as_json=as_json, fmt=fmt)
         return
     if not d.rows:
         click.echo(f"Runs {d.a.short_id} and {d.b.short_id} do not differ", err=True)
         return
     emit(headers, [[kind, name, _text(kind, va), _text(kind, vb)]
-                   for kind, name, va, vb in d.rows])
+                   for kind, name, va, vb in d.rows], fmt=fmt)
 
 
 def _text(kind, value):

@@ -60,7 +60,7 @@ def cat(home, spec, path, tail, follow, **kw):
 @click.option("-p", "--full-path", is_flag=True, help="Print absolute paths.")
 @output_options
 @pass_home
-def ls(home, spec, pattern, all_, full_path, csv_path, as_json, as_table, **kw):
+def ls(home, spec, pattern, all_, full_path, csv_path, as_json, as_table, fmt, **kw):
     """List a run's files with their sizes.
 
     PATTERN is a directory of the run or a glob (``*.csv``, ``checkpoints/*``).
@@ -75,7 +75,7 @@ def ls(home, spec, pattern, all_, full_path, csv_path, as_json, as_table, **kw):
              "" if f.is_dir else human_size(f.size)] for f in files]
     if as_json or csv_path:
         rows = [[r[0], f.size] for r, f in zip(rows, files)]
-    emit(["path", "size"], rows, csv_path=csv_path, as_json=as_json)
+    emit(["path", "size"], rows, csv_path=csv_path, as_json=as_json, fmt=fmt)
 
 
 def human_size(n):

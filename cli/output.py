@@ -13,29 +13,91 @@ import click
 SCALAR = "scalar"
 
 
-def table_text(headers, rows, kinds=None):
-    """Aligned columns; scalar values as %f, booleans yes/no, None blank.
+#: Table formats ``--fmt`` accepts (tabulate's names); ``plain`` is the default.
+TABLE_FORMATS = ("plain", "simple", "github", "grid", "simple_grid", "rounded_grid",
+                 "fancy_grid", "pipe", "orgtbl", "rst", "psql", "presto", "pretty", "tsv",
+                 "html", "latex", "mediawiki", "jira", "textile", "asciidoc")
+
+#: Significant digits of a float in a table (CSV and JSON keep full precision).
+FLOAT_DIGITS = 6
+
+
+def table_text(headers, rows, kinds=None, fmt="plain", width=None):
+    """The one way a table becomes text: through tabulate in format ``fmt``, numbers
+    right-aligned, floats to 6 significant digits, booleans yes/no, None blank, and fitted
+    to ``width`` columns when given (default: the terminal's, when there is one) by cutting
+    the longest text cells with ``…``, never wrapping a row.
 
     Control characters in any cell or header are shown as escapes (rundb.text.printable):
     a label or flag from an imported run cannot drive the terminal.
+
+    :param headers: column names, or None for a table without a header line
     """
     from rundb.text import printable
 
-    kinds = kinds or [None] * len(headers)
-    headers = [printable(h) for h in headers]
+    ncols = len(headers) if headers is not None else max((len(r) for r in rows), default=0)
+    kinds = kinds or [None] * ncols
     cells = [[printable(_cell(v, k)) for v, k in zip(row, kinds)] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
-    numeric = [all(_is_number(row[i]) for row in rows if row[i] is not None) and any(
-        row[i] is not None for row in rows) for i in range(len(headers))]
+    heads = [printable(h) for h in headers] if headers is not None else None
+    numeric = [any(row[i] is not None for row in rows) and all(
+        _is_number(row[i]) for row in rows if row[i] is not None) for i in range(ncols)]
+    width = terminal_width() if width is None else width
+    text = _tabulate(heads, cells, numeric, fmt)
+    if width:
+        text = _fit(heads, cells, numeric, fmt, width, text)
+    return text
 
-    def line(values):
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
-        return "  ".join(parts).rstrip()
 
-    return "\n".join([line(headers), *(line(r) for r in cells)])
+def terminal_width():
+    """Columns of the terminal stdout is (``$COLUMNS`` first); None when stdout is not a
+    terminal: output to a pipe or file is never cut."""
+    import shutil
+
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _tabulate(heads, cells, numeric, fmt):
+    import tabulate
+
+    keep = tabulate.PRESERVE_WHITESPACE, tabulate.MIN_PADDING
+    # Cells shown as they are; columns as wide as their widest cell or header.
+    tabulate.PRESERVE_WHITESPACE, tabulate.MIN_PADDING = True, 0
+    try:
+        text = tabulate.tabulate(
+            cells, headers=heads if heads is not None else (), tablefmt=fmt,
+            disable_numparse=True, colalign=["right" if n else "left" for n in numeric] or None)
+    finally:
+        tabulate.PRESERVE_WHITESPACE, tabulate.MIN_PADDING = keep
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def _fit(heads, cells, numeric, fmt, width, text):
+    """``text`` re-rendered with its widest text columns cut until no line is wider than
+    ``width``; a table of numbers alone has each line cut at the edge instead."""
+    def longest():
+        return max((len(line) for line in text.splitlines()), default=0)
+
+    for _ in range(50):
+        over = longest() - width
+        if over <= 0:
+            return text
+        widths = [max([len(heads[i]) if heads else 0] + [len(r[i]) for r in cells if i < len(r)])
+                  for i in range(len(numeric))]
+        text_cols = [i for i in range(len(numeric)) if not numeric[i] and widths[i] > 8]
+        if not text_cols:
+            break
+        col = max(text_cols, key=lambda i: widths[i])
+        target = max(8, widths[col] - over)
+        for row in cells:
+            if col < len(row) and len(row[col]) > target:
+                row[col] = row[col][: target - 1] + "…"
+        if heads and len(heads[col]) > target:
+            heads[col] = heads[col][: target - 1] + "…"
+        text = _tabulate(heads, cells, numeric, fmt)
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…"
+                     for line in text.splitlines())
 
 
 def _is_number(v):
@@ -47,8 +109,8 @@ def _cell(value, kind):
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if kind == SCALAR and isinstance(value, (int, float)):
-        return f"{value:f}"
+    if isinstance(value, float):
+        return f"{value:.{FLOAT_DIGITS}g}"
     if isinstance(value, (list, dict)):
         from rundb.flagvals import encode_flag_value
 
@@ -87,8 +149,8 @@ def json_value(v):
 _INF = float("inf")
 
 
-def emit(headers, rows, kinds=None, csv_path=None, as_json=False):
-    """Write a table as CSV (to a path or '-'), JSON, or aligned text."""
+def emit(headers, rows, kinds=None, csv_path=None, as_json=False, fmt="plain"):
+    """Write a table as CSV (to a path or '-'), JSON, or a table in format ``fmt``."""
     if csv_path:
         text = csv_text(headers, rows)
         if csv_path == "-":
@@ -102,15 +164,22 @@ def emit(headers, rows, kinds=None, csv_path=None, as_json=False):
     if as_json:
         click.echo(json_text(headers, rows))
         return
-    click.echo(table_text(headers, rows, kinds))
+    click.echo(table_text(headers, rows, kinds, fmt=fmt))
 
 
 def _in_click():
     return click.get_current_context(silent=True) is not None
 
 
+def fmt_option(fn):
+    """--fmt FORMAT: the table format (tabulate's names)."""
+    return click.option("--fmt", type=click.Choice(TABLE_FORMATS), default="plain",
+                        show_default=True, help="Table format (as tabulate names them).")(fn)
+
+
 def output_options(fn):
-    """--csv PATH|-, --json and -t/--table (the default, accepted for Guild users)."""
+    """--csv PATH|-, --json, --fmt and -t/--table (the default, accepted for Guild users)."""
+    fn = fmt_option(fn)
     fn = click.option("-t", "--table", "as_table", is_flag=True, help="Aligned table (the default).")(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")(fn)
     fn = click.option("--csv", "csv_path", metavar="PATH", help="Write CSV to PATH ('-' for stdout).")(fn)

@@ -6,6 +6,7 @@ import click
 
 from rundb import api
 
+from .output import fmt_option
 from .options import confirm, filter_options, format_time, pass_home, run_filter, yes_option
 
 DEFAULT_LIMIT = 20
@@ -39,13 +40,14 @@ def _numbered_lines(home, runs, flt):
     return [run_line(found[r.id], r) for r in runs]
 
 
-def format_lines(rows):
-    """Aligned lines of text cells, control characters escaped (rundb.text.printable)."""
-    from rundb.text import printable
+def format_lines(rows, fmt="plain"):
+    """Lines of a table without headers (through cli.output.table_text: control characters
+    escaped, fitted to the terminal)."""
+    from .output import table_text
 
-    rows = [[printable(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    if not rows:
+        return []
+    return table_text(None, rows, fmt=fmt).splitlines()
 
 
 @runs.command(name="list")
@@ -55,8 +57,9 @@ def format_lines(rows):
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all runs.")
 @click.option("-d", "--deleted", is_flag=True, help="List deleted runs (in the trash).")
 @click.option("--json", "as_json", is_flag=True, help="Print runs as JSON.")
+@fmt_option
 @pass_home
-def list_runs(home, specs, limit, all_, deleted, as_json, **kw):
+def list_runs(home, specs, limit, all_, deleted, as_json, fmt, **kw):
     """List runs, newest first.
 
     \b
@@ -71,7 +74,7 @@ def list_runs(home, specs, limit, all_, deleted, as_json, **kw):
     if as_json:
         click.echo(json.dumps([_run_json(r) for r in shown], indent=2))
         return
-    for line in format_lines(_numbered_lines(home, shown, flt)):
+    for line in format_lines(_numbered_lines(home, shown, flt), fmt):
         click.echo(line)
     if limit and len(found) > limit:
         total = api.count_runs(home, flt)

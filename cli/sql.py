@@ -5,6 +5,7 @@ import click
 from rundb import api
 
 from .options import pass_home
+from .output import fmt_option
 
 #: Seconds a statement may run by default when a person is watching (stdout is a terminal).
 TERMINAL_TIMEOUT = 5.0
@@ -24,8 +25,9 @@ TERMINAL_TIMEOUT = 5.0
                    f"{TERMINAL_TIMEOUT:g} s when the output is a terminal, else no limit.")
 @click.option("--max-result-mb", type=click.FloatRange(min=0, min_open=True), metavar="N",
               help="Refuse results larger than N MiB (default 256).")
+@fmt_option
 @pass_home
-def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result_mb):
+def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result_mb, fmt):
     """Run one read-only SQL STATEMENT against the index.
 
     The views runs, flags, tags, attrs, scalars and scalar_summary are documented in
@@ -48,7 +50,7 @@ def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result
         timeout = TERMINAL_TIMEOUT if sys.stdout.isatty() else 0
     max_bytes = int(max_result_mb * 2**20) if max_result_mb else None
     headers, rows = api.sql_query(home, statement, params, timeout=timeout, max_bytes=max_bytes)
-    _print(headers, rows, as_csv, as_json)
+    _print(headers, rows, as_csv, as_json, fmt)
 
 
 def _params(named, positional):
@@ -71,7 +73,7 @@ def _params(named, positional):
     return None
 
 
-def _print(headers, rows, as_csv, as_json):
+def _print(headers, rows, as_csv, as_json, fmt="plain"):
     import base64
 
     def plain(v):
@@ -92,26 +94,10 @@ def _print(headers, rows, as_csv, as_json):
         out.writerows(["" if v is None else v for v in row] for row in rows)
         click.echo(buf.getvalue(), nl=False, color=True)  # data: ESC kept, not stripped
     elif headers:
-        click.echo(_table(headers, rows))
+        click.echo(_table(headers, rows, fmt))
 
 
-def _table(headers, rows):
-    # Numbers right-aligned, everything else left; NULL prints as nothing. Full precision:
-    # this is raw data, not a report.
-    from rundb.text import printable
+def _table(headers, rows, fmt="plain"):
+    from .output import table_text
 
-    headers = [printable(h) for h in headers]
-    cells = [["" if v is None else printable(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    numeric = [
-        any(row[i] is not None for row in rows)
-        and all(isinstance(row[i], (int, float)) for row in rows if row[i] is not None)
-        for i in range(len(headers))
-    ]
-
-    def line(values):
-        return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
-        ).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in cells)])
+    return table_text(headers, rows, fmt=fmt)

@@ -87,7 +87,8 @@ def test_compare_csv_and_table_output(cli, home, index, tmp_path):
     assert csv_rows(path.read_text()) == rows
     text = cli("compare").stdout.splitlines()
     assert text[0].split()[6:] == ["b", "lr", "step", "loss"]
-    assert "no" in text[2].split() and "0.500000" in text[2]
+    # floats in a table: 6 significant digits (CSV and JSON keep full precision)
+    assert "no" in text[2].split() and text[2].split()[-1] == "0.5"
     data = json.loads(cli("compare", "--json").stdout)
     assert data[1]["loss"] == 0.5 and data[0]["loss"] is None and data[0]["b"] is True
 
@@ -99,7 +100,7 @@ def test_compare_min_top_and_strict_columns(cli, home, index):
     result = cli("compare", "-t", "--min", "loss", "--top", "3", "-cc", ".label, loss")
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["run", "label", "loss"] and len(lines) == 4
-    assert [line.split()[-1] for line in lines[1:]] == ["0.100000", "0.200000", "0.300000"]
+    assert [line.split()[-1] for line in lines[1:]] == ["0.1", "0.2", "0.3"]
     table = api.compare(home, max_col="loss")
     assert [r[-1] for r in table.rows] == [0.4, 0.3, 0.2, 0.1, None]
 
@@ -334,3 +335,62 @@ def test_reads_answer_with_run_directories_moved_aside(cli, home, index, tmp_pat
         ("runs",), ("compare", "--csv", "-"), ("select", "--min", "loss"),
         ("query", "select =i, loss order by loss"), ("runs", "info", "2"))]
     assert after == before
+
+
+def test_table_floats_have_six_significant_digits_and_csv_full_precision(cli, home, index):
+    make_run(home, index, flags={"lr": 0.000123456789}, scalars={"loss": [(1, 1234.56789012)]})
+    row = cli("compare").stdout.splitlines()[1].split()
+    assert row[-3:] == ["0.000123457", "1", "1234.57"]
+    assert csv_rows(cli("compare", "--csv", "-").stdout)[1][-3:] == ["0.000123456789", "1",
+                                                                    "1234.56789012"]
+    assert json.loads(cli("compare", "--json").stdout)[0]["loss"] == 1234.56789012
+
+
+@pytest.mark.parametrize("fmt", ["plain", "simple", "github", "grid"])
+def test_table_commands_take_fmt(cli, home, index, fmt):
+    import tabulate
+
+    make_run(home, index, flags={"lr": 0.1}, scalars={"loss": [(1, 0.5)]})
+    for args in (["compare"], ["runs"], ["sql", "SELECT operation FROM runs"],
+                 ["diff", "--help"]):
+        result = cli(*args, "--fmt", fmt)
+        assert result.exit_code == 0, (args, result.output)
+    out = cli("compare", "--fmt", "github", "-cc", ".label").stdout
+    assert out.splitlines()[1].startswith("|---")  # github's rule under the header
+    assert "+" in cli("runs", "--fmt", "grid").stdout.splitlines()[0]
+    assert tabulate.MIN_PADDING == 2  # the module's settings are restored
+
+
+def test_runs_at_80_columns_fit_the_terminal(home, index, tmp_path):
+    """In a real terminal 80 columns wide, `rundb runs` prints no line wider than 80
+    (a long label is cut with …), and the same command into a pipe is not cut."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    make_run(home, index, flags={"lr": 0.1}, label="x" * 200)
+    env = {**os.environ, "RUNDB_HOME": home.path, "COLUMNS": "80", "LINES": "24"}
+    if home.index_url:
+        env["RUNDB_INDEX"] = home.index_url
+    main, secondary = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "rundb_cli.main", "runs"], env=env,
+                          stdin=secondary, stdout=secondary, stderr=subprocess.PIPE, timeout=60)
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in out.decode().splitlines() if line.strip()]
+    assert lines and all(len(line) <= 80 for line in lines), lines
+    assert lines[0].rstrip().endswith("…")
+    piped = subprocess.run([sys.executable, "-m", "rundb_cli.main", "runs"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert "x" * 200 in piped.stdout
