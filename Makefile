@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEPS := $(VENV)/.deps
 SOURCES := $(shell find rundb cli -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css') setup.py
 
-.PHONY: demo test bench bench-peers clean
+.PHONY: demo test bench bench-before-after bench-peers clean
 
 $(DEPS): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/before_after.py $(BEFORE_AFTER_ARGS)
+
+# Start-up and compare --csv of an older version against this one, side by side
+# (BEFORE_AFTER_ARGS="--before REF"; default: the main of before issue 15's restructuring).
+BEFORE_AFTER_ARGS ?=
+bench-before-after: $(STAMP)
+	$(PY) bench/before_after.py $(BEFORE_AFTER_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

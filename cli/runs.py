@@ -153,9 +153,7 @@ def _info_fields(run):
     return fields
 
 
-#: Attributes recording what produced a run (rundb.ops.provenance), as runs info shows them.
-PROVENANCE = ("vcs_commit", "python_version", "python_exe", "platform", "command_line",
-              "packages")
+from rundb.run import PROVENANCE  # noqa: E402 - what produced a run, as runs info shows it
 
 
 def _provenance_fields(run):
@@ -171,16 +169,9 @@ def _provenance_fields(run):
 
 
 def _run_json(run):
-    return {
-        "id": run.id, "operation": run.op, "status": run.status,
-        "started": format_time(run.started), "stopped": format_time(run.stopped),
-        "marked": "yes" if run.marked else "no", "label": run.label, "tags": run.tags,
-        "comment": run.comment, "parent": run.parent,
-        "sourcecode_digest": run.sourcecode_digest, "run_dir": run.dir,
-        "exit_status": run.exit_status, "flags": run.flags,
-        "host": run.host, "user": run.user,
-        **{name: run.attrs.get(name) for name in PROVENANCE},
-    }
+    from rundb.run import run_json
+
+    return run_json(run)
 
 
 def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True,

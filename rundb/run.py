@@ -225,3 +225,31 @@ def process_gone(status, pid, host, started_us=None):
     Only runs started on this host can be checked; others are trusted.
     """
     return status == "running" and host == this_host() and not process_alive(pid, started_us)
+
+
+#: Attributes recording what produced a run (rundb.ops.provenance), in its JSON form.
+PROVENANCE = ("vcs_commit", "python_version", "python_exe", "platform", "command_line",
+              "packages")
+
+
+def format_time(us):
+    """Microseconds since the epoch as local ``YYYY-MM-DD HH:MM:SS`` (None for None)."""
+    if us is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(us / 1e6))
+
+
+def run_json(run):
+    """The one JSON form of a run record: ``runs info --json``, ``runs --json``, the web
+    view's API and the notebook's ``Run.json()`` all give these keys with these types
+    (times as local ``YYYY-MM-DD HH:MM:SS`` or null, ``marked`` a boolean)."""
+    return {
+        "id": run.id, "short_id": run.short_id, "operation": run.op, "status": run.status,
+        "started": format_time(run.started), "stopped": format_time(run.stopped),
+        "marked": bool(run.marked), "label": run.label, "tags": list(run.tags),
+        "comment": run.comment, "parent": run.parent,
+        "sourcecode_digest": run.sourcecode_digest, "run_dir": run.dir,
+        "exit_status": run.exit_status, "flags": dict(run.flags),
+        "host": run.host, "user": run.user,
+        **{name: run.attrs.get(name) for name in PROVENANCE},
+    }

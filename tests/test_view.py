@@ -211,3 +211,20 @@ def test_view_command_help_lists_options(cli):
     assert result.exit_code == 0
     for option in ("--host", "--port", "--browser / --no-browser"):
         assert option in result.stdout
+
+
+def test_the_json_of_a_run_is_one_form_everywhere(cli, home, index, runs, server):
+    """runs info --json, runs --json, the web view's API and the notebook's Run.json()
+    give one run the same keys, types and values."""
+    from rundb import ipy
+
+    a = runs[0]
+    from_info = json.loads(cli("runs", "info", a.id, "--json").stdout)
+    from_info.pop("scalars")
+    from_list = next(r for r in json.loads(cli("runs", "--json").stdout) if r["id"] == a.id)
+    from_web = get_json(server + f"api/runs/{a.id}")["run"]
+    with ipy.use_home(home.path):
+        from_notebook = next(r for r in ipy.runs().run if r.id == a.id).json()
+    assert from_info == from_list == from_web == from_notebook
+    assert from_info["marked"] is False and from_info["flags"] == {"lr": 0.1, "opt": "adam"}
+    assert from_info["short_id"] == a.short_id and from_info["stopped"]

@@ -62,6 +62,13 @@ class Run:
             _load_details([self])
         return self._record
 
+    def json(self):
+        """The run as JSON data: the same keys and types as ``rundb runs info --json`` and
+        the web view's API (rundb.run.run_json)."""
+        from ..run import run_json
+
+        return run_json(self._full())
+
     # identity
 
     @property

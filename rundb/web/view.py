@@ -299,14 +299,10 @@ _ROUTES = [
 
 
 def run_dict(run):
-    """A run as JSON data: what ``rundb runs --json`` shows, plus the short id."""
-    return {
-        "id": run.id, "short_id": run.short_id, "operation": run.op, "status": run.status,
-        "started": _time(run.started), "stopped": _time(run.stopped), "marked": run.marked,
-        "label": run.label, "tags": run.tags, "comment": run.comment, "parent": run.parent,
-        "sourcecode_digest": run.sourcecode_digest, "run_dir": run.dir,
-        "exit_status": run.exit_status, "flags": run.flags,
-    }
+    """A run as JSON data: the one JSON form of a run (rundb.run.run_json)."""
+    from ..run import run_json
+
+    return run_json(run)
 
 
 def scalar_series(home, spec, key=None, all_scalars=False):
