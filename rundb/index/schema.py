@@ -11,7 +11,7 @@ floats and strings as given; ``type`` records what the value was (bool is stored
 list and dict as JSON text).
 
 Scalar values that are not finite are stored faithfully in every backend, by one rule
-(``decode_scalar`` of the dialect reads it back): an infinity is an ordinary REAL (SQLite and
+(``rundb.catalog.decode_scalar`` reads it back): an infinity is an ordinary REAL (SQLite and
 PostgreSQL both store IEEE infinities), and a NaN is a NULL value. SQLite has no NaN (it
 turns a NaN REAL into NULL), and PostgreSQL's NaN would compare greater than every number;
 NULL compares with nothing, sorts last in our ORDER BY, and is never written for anything
