@@ -477,3 +477,13 @@ def _append_point(out, key, step, value):
     steps, values = out.setdefault(key, ([], []))
     steps.append(step)
     values.append(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_ALPHABET.map(str.encode), st.binary(max_size=4)), max_size=60)
+       .map(b"".join), st.lists(st.integers(0, 400), max_size=6))
+def test_live_and_block_parsing_agree_on_any_bytes(data, cuts):
+    cuts = sorted({c for c in cuts if 0 < c < len(data)})
+    text = data.decode("utf-8", "replace")
+    block = OutputScalarParser().feed_text(text)
+    assert _nan_safe(_live(None, data, cuts)) == _nan_safe(block)
