@@ -46,7 +46,7 @@ def test_diverging_losses_recorded_shown_and_never_best(cli, home, project):
     # compare: nan as the last loss, 0.001 as its min, in the table, CSV and JSON
     cols = ["-cc", "loss, min loss, max loss", diverging.short_id]
     out = cli("compare", *cols).output
-    assert out.splitlines()[1].split()[1:] == ["nan", "0.001000", "inf"]
+    assert out.splitlines()[1].split()[1:] == ["nan", "0.001", "inf"]
     rows = list(csv.reader(io.StringIO(cli("compare", *cols, "--csv", "-").output)))
     assert rows[1][1:] == ["nan", "0.001", "inf"]
     [row] = json.loads(cli("compare", *cols, "--json").output)
