@@ -484,3 +484,56 @@ def test_postgres_dialect_runs_on_the_server(pg_url):
         ix.conn.execute(d.upsert("run_attr", ("rid", "name", "value"), ("rid", "name"),
                                  ("value",)), (rid, "gpus", "4"))
         assert one("SELECT value FROM run_attr WHERE name = 'gpus'") == "4"
+
+
+SURVIVE = """
+import os, time
+for i in range(5):
+    print(f"loss: {i} (step {i})", flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.05)
+for i in range(5, 10):
+    print(f"loss: {i} (step {i})", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_survives_its_index_connections_being_dropped(tmp_path, pg_url):
+    """The server drops every rundb connection mid-run (a restart, a network blip):
+    the runner and the indexer reconnect, no point is lost, the run completes."""
+    import psycopg
+
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "s.py").write_text(SURVIVE)
+    home = Home(str(tmp_path / "home"), index=pg_url)
+    env = dict(os.environ, RUNDB_HOME=home.path, RUNDB_INDEX=pg_url)
+    proc = subprocess.Popen([sys.executable, "-m", "rundb_cli.main", "run", "-y", "s.py"],
+                            cwd=str(project), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        points = 0
+        while time.time() < deadline and points < 5:
+            time.sleep(0.1)
+            try:
+                with psycopg.connect(pg_url) as conn:
+                    points = conn.execute("SELECT count(*) FROM scalar_point").fetchone()[0]
+            except psycopg.Error:
+                pass
+        assert points == 5
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+        assert killed >= 1
+        [run_dir] = [os.path.join(home.runs_dir, d) for d in os.listdir(home.runs_dir)]
+        open(os.path.join(run_dir, "go"), "w").close()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    finally:
+        proc.kill()
+    with open_index(pg_url) as ix:
+        assert ix.conn.execute("SELECT count(*) FROM scalar_point").fetchone()[0] == 10
+        assert ix.conn.execute("SELECT status FROM run").fetchall() == [("completed",)]
+        assert ix.conn.execute("SELECT count, last_val FROM scalar_stat").fetchall() == [(10, 9.0)]

@@ -138,6 +138,21 @@ class PgConnection:
             self._side = connect(self.url)
         return self._side
 
+    def reconnect(self, side=False):
+        """A new connection in place of a lost one (the main one, or the side one)."""
+        old = self._side if side else self.raw
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001 - it is gone already
+                pass
+        new = connect(self.url)
+        if side:
+            self._side = new
+        else:
+            self.raw = new
+        return new
+
 
 class PgCursor:
     """The subset of ``sqlite3.Cursor`` the index layer uses."""
@@ -151,13 +166,28 @@ class PgCursor:
 
     def execute(self, sql, params=()):
         stmt = translate(sql)
-        raw = self.connection.side() if stmt.interned else self.connection.raw
-        self._cur = raw.cursor()
-        with _errors(self.connection.url):
-            self._cur.execute(stmt.sql, stmt.params(params))
-            if stmt.returning:
-                self.lastrowid = self._cur.fetchone()[0]
+        conn = self.connection
+        raw = conn.side() if stmt.interned else conn.raw
+        psycopg = driver()
+        # Outside a transaction a statement may be sent again on a new connection: the
+        # server (or a proxy) dropped an idle one, or restarted, between two writes.
+        idle = raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        try:
+            with _errors(conn.url):
+                self._run(raw, stmt, params)
+        except IndexConnectionError:
+            if not idle:
+                raise
+            raw = conn.reconnect(side=stmt.interned)
+            with _errors(conn.url):
+                self._run(raw, stmt, params)
         return self
+
+    def _run(self, raw, stmt, params):
+        self._cur = raw.cursor()
+        self._cur.execute(stmt.sql, stmt.params(params))
+        if stmt.returning:
+            self.lastrowid = self._cur.fetchone()[0]
 
     def executemany(self, sql, rows):
         stmt = translate(sql)

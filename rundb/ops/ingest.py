@@ -277,12 +277,43 @@ def _write_batches(index_path, rid, receive, send, indexer_pid):
                     raise SystemExit(1) from None  # the indexer died; the runner says so
                 if batch is None:
                     return
-                writer.add_series(index, rid, batch)
+                index = _add_series_retrying(index, index_path, rid, batch)
         finally:
             index.close()
     except Exception as e:  # noqa: BLE001 - one line for the runner's warning
         print(f"{type(e).__name__}: {e}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+
+
+#: Seconds between tries of a batch whose index connection was lost (a shared index's
+#: server restarting or a network blip); then the batch is given up (its points stay in
+#: the run directory, for `rundb index rebuild`).
+RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+def _add_series_retrying(index, index_path, rid, batch):
+    """Write one batch; on a lost connection, reopen the index and write it again."""
+    from ..errors import IndexConnectionError
+    from ..index import writer
+    from ..index.db import open_index
+
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            writer.add_series(index, rid, batch)
+            return index
+        except IndexConnectionError:
+            if delay is None:
+                raise
+            time.sleep(delay)
+            try:
+                index.close()
+            except Exception:  # noqa: BLE001 - the connection is gone already
+                pass
+            try:
+                index = open_index(index_path)
+            except IndexConnectionError:
+                continue
+    return index
 
 
 #: Lower priority than the training process: when cores are scarce, training goes first
