@@ -109,6 +109,31 @@ def reads(sizes, repeats):
     return rows
 
 
+def push_pull(n_runs, steps):
+    """`index push` of the SQLite corpus into a fresh database, again (must change
+    nothing), `index pull` into an empty home; `compare --csv -` identical on all three."""
+    home = corpus.cached_home(n_runs, steps)
+    url = database(f"rundb_bench_push_{n_runs}", fresh=True)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = os.path.join(tmp, "empty")
+        env = {"RUNDB_INDEX": ""}
+        for name, argv in (("push", rundb_cmd("-H", home, "index", "push", url)),
+                           ("push again", rundb_cmd("-H", home, "index", "push", url)),
+                           ("pull", rundb_cmd("-H", empty, "index", "pull", url))):
+            r = time_cmd(argv, env, repeats=1, warmup=0)
+            out[name] = {"seconds": r["median"], "ok": r["ok"]}
+        again = subprocess.run(rundb_cmd("-H", home, "index", "push", url), capture_output=True,
+                               text=True, env=dict(os.environ, RUNDB_INDEX=""))
+        out["push again"]["unchanged"] = again.stderr.strip().endswith(
+            f"0 added, 0 updated, {n_runs} unchanged")
+        csvs = [subprocess.run(rundb_cmd("-H", h, "compare", "--csv", "-"), capture_output=True,
+                               text=True, env=dict(os.environ, RUNDB_INDEX=i)).stdout
+                for h, i in ((home, ""), (home, url), (empty, ""))]
+        out["identical"] = csvs[0] == csvs[1] == csvs[2] and csvs[0].count("\n") == n_runs + 1
+    return out
+
+
 def ingest(n):
     """points/s of ``rundb run -- cat FILE`` into a fresh PostgreSQL index and SQLite home."""
     out = {}
@@ -233,6 +258,8 @@ def main():
     sizes = [(1000, 100)] if args.quick else [(1000, 100), (10000, 100)]
     repeats = 3 if args.quick else 5
     rows = reads(sizes, repeats)
+    pp = push_pull(1000, 100)
+    print(f"push/pull 1,000 runs: {pp}", file=sys.stderr)
     ing = ingest(50_000 if args.quick else 200_000)
     conc = concurrency(points=2000 if args.quick else 20000)
     text = table(rows, ing, conc)
