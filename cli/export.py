@@ -27,7 +27,7 @@ def _preview(header, runs):
         click.echo(f"  {line}", err=True)
     if not confirm("Continue?"):
         click.echo("Nothing changed", err=True)
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _report_errors(errors, verb):
@@ -109,7 +109,7 @@ def export(home, args, sql_path, csv_path, columns, strict_columns, min_col, max
     click.echo(f"Exported {len(result.done)} run(s)", err=True)
     if result.errors:
         _report_errors(result.errors, "export")
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _check_dir(dest):
@@ -174,4 +174,4 @@ def import_runs(home, path, guild, move, yes):
     click.echo(f"Imported {len(result.done)} run(s)", err=True)
     if result.errors:
         _report_errors(result.errors, "import")
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)

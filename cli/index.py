@@ -81,7 +81,7 @@ def rebuild(home):
         click.echo(f"rundb: {err}", err=True)
     click.echo(f"Indexed {result.indexed} run(s)", err=True)
     if result.errors:
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 @index.command(name="check")
@@ -92,7 +92,7 @@ def check(home):
     for line in diffs:
         click.echo(line)
     if diffs:
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
     click.echo("Index matches the run directories", err=True)
 
 

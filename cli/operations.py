@@ -11,7 +11,7 @@ def operations():
     ops = api.operations()
     if not ops:
         click.echo("rundb: no rundb.yml here (or it defines no operations)", err=True)
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
     width = max(len(name) for name, _ in ops)
     for name, description in ops:
         click.echo(f"{name.ljust(width)}  {description}".rstrip())

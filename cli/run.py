@@ -95,14 +95,14 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
     if needed and _skip_needed(home, plan, flags):
         return
     if not yes and not _confirm(plan, flags):
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
     finished = api.run(home, plan, flags, label=label, tags=tags, echo=not quiet,
                        random_seed=random_seed)
     if finished.status != "completed":
         detail = {"terminated": "was terminated", "error": "exited with an error"}
         click.echo(f"rundb: run {finished.short_id} {detail.get(finished.status, finished.status)}"
                    f" (exit status {finished.exit_status})", err=True)
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, save_trials):
@@ -121,10 +121,10 @@ def _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, sa
     if not yes:
         click.echo("\n".join(preview(batch)), err=True)
         if not confirm("Continue?"):
-            raise SystemExit(1)
+            raise click.exceptions.Exit(1)
     finished = api.run_batch(home, batch, label=label, tags=tags, echo=not quiet)
     if finished.status != "completed":
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _skip_needed(home, plan, flags):

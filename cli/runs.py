@@ -191,7 +191,7 @@ def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True,
             click.echo(f"  {line}", err=True)
         if not confirm("Continue?", default=default):
             click.echo("Nothing changed", err=True)
-            raise SystemExit(1)
+            raise click.exceptions.Exit(1)
     return action(home, [r.id for r in selected])
 
 

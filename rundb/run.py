@@ -79,10 +79,6 @@ def meta_path(run_dir):
     return os.path.join(meta_dir(run_dir), META_FILE)
 
 
-def output_path(run_dir):
-    return os.path.join(meta_dir(run_dir), OUTPUT_FILE)
-
-
 def write_meta(run):
     """Write ``run`` to its meta.json atomically, never through a symlink.
 

@@ -1027,3 +1027,40 @@ def test_arguments_that_are_not_flag_values_are_passed_through(capsys):
     assert run.get("label") == "epochs=2 lr=0.1"
     runs, results = ipy.run(fit, data, lr=[0.1, 0.2])
     assert results == [2, 2] and [r.get("flags")["lr"] for r in runs] == [0.1, 0.2]
+
+
+def test_function_runs_from_two_threads_at_once_are_refused(home, capsys):
+    """A function run changes the process's working directory, so a second thread's run
+    is refused with a clear error while the first is inside its function, and makes no
+    run; the first finishes normally in its own directory."""
+    from rundb.errors import BatchError
+
+    started, finish = threading.Event(), threading.Event()
+    seen = {}
+
+    def slow():
+        started.set()
+        finish.wait(30)
+        seen["cwd"] = os.getcwd()
+
+    def in_thread():
+        with ipy.use_home(home.path):
+            seen["run"] = ipy.run(slow)[0]
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(BatchError, match="one thread at a time"):
+            ipy.run(noop)
+    finally:
+        finish.set()
+        thread.join(30)
+    assert seen["cwd"] == seen["run"].dir
+    assert len(ipy.runs()) == 1
+    ipy.run(noop)  # and afterwards this thread may run functions again
+    assert len(ipy.runs()) == 2
+
+
+def noop():
+    pass

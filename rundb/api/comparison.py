@@ -37,9 +37,6 @@ class Table:
     rows: list
     run_ids: list = field(default_factory=list)
 
-    def as_dicts(self):
-        return [dict(zip(self.headers, row)) for row in self.rows]
-
 
 def _core_columns(extra_cols):
     cols = [ast.Attr(name) for name in CORE]

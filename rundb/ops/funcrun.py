@@ -16,10 +16,12 @@ default) and raising :class:`RunError` or :class:`RunTerminated` when it did not
 Nothing here imports pandas.
 """
 
+import contextlib
 import inspect
 import logging
 import os
 import random
+import threading
 import traceback
 
 from ..errors import BatchError, RundbError
@@ -360,6 +362,12 @@ def _record(record, home):
 
 
 def run_one(home, func, flags, options, make_handle=_record):
+    """Run the function once (see :func:`_run_one`); one thread at a time."""
+    with _one_thread():
+        return _run_one(home, func, flags, options, make_handle)
+
+
+def _run_one(home, func, flags, options, make_handle):
     """Run the function once; return ``(handle, result)``.
 
     :param make_handle: ``make_handle(record, home)`` is what is returned for the run
@@ -446,6 +454,12 @@ def _drop_own_frames(exc):
 
 
 def run_batch(home, func, batch, options, make_handle=_record):
+    """Run the batch's trials (see :func:`_run_batch`); one thread at a time."""
+    with _one_thread():
+        return _run_batch(home, func, batch, options, make_handle)
+
+
+def _run_batch(home, func, batch, options, make_handle):
     """Run the batch's trials (the batch itself is a run too); return
     ``([handles], [results])``, printing ``Running NAME (FLAGS):`` before each trial.
     The parameters are those of :func:`run_one`.
@@ -484,3 +498,41 @@ def run_batch(home, func, batch, options, make_handle=_record):
         _raise_for(*interrupted[0])
     return trials, results
 
+
+# A function runs in its run directory: the process's working directory, which every thread
+# shares. So function runs are not thread-safe: one thread at a time may be inside them
+# (nested runs in that thread are fine), and a second thread gets a clear error instead of
+# the two changing each other's directory.
+_cwd_lock = threading.Lock()
+_cwd_owner = {"thread": None, "depth": 0}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Hold the working directory for this thread's function run (nested ones included).
+
+    :raises BatchError: another thread is inside a function run (before any run is made).
+    """
+    _claim_cwd()
+    try:
+        yield
+    finally:
+        _release_cwd()
+
+
+def _claim_cwd():
+    me = threading.get_ident()
+    with _cwd_lock:
+        if _cwd_owner["thread"] not in (None, me):
+            raise BatchError(
+                "another thread is inside a function run: function runs change the "
+                "process's working directory, so run them from one thread at a time")
+        _cwd_owner["thread"] = me
+        _cwd_owner["depth"] += 1
+
+
+def _release_cwd():
+    with _cwd_lock:
+        _cwd_owner["depth"] -= 1
+        if not _cwd_owner["depth"]:
+            _cwd_owner["thread"] = None

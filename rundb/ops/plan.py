@@ -31,9 +31,6 @@ class OpPlan:
     def flag_defs(self):
         return self.opdef.flags
 
-    def default_flags(self):
-        return {name: fd.default for name, fd in self.opdef.flags.items()}
-
     def output_scalars_config(self):
         """Config for OutputScalarParser, or None when output scalars are off."""
         cfg = self.opdef.output_scalars
