@@ -537,3 +537,15 @@ def test_a_run_survives_its_index_connections_being_dropped(tmp_path, pg_url):
         assert ix.conn.execute("SELECT count(*) FROM scalar_point").fetchone()[0] == 10
         assert ix.conn.execute("SELECT status FROM run").fetchall() == [("completed",)]
         assert ix.conn.execute("SELECT count, last_val FROM scalar_stat").fetchall() == [(10, 9.0)]
+
+
+def test_export_of_another_hosts_run_names_the_host(tmp_path, pg_url):
+    here = Home(str(tmp_path / "here"), index=pg_url).ensure()
+    with open_index(pg_url) as ix:
+        run = _run(host="gpu-server-7")
+        run.dir = f"/data/ann/.rundb/runs/{run.id}"
+        writer.insert_run(ix, run)
+    p = rundb_proc("export", str(tmp_path / "out"), run.id[:8], "-y", home=here)
+    assert p.returncode == 1
+    assert f"ran on host gpu-server-7: its files are there, in /data/ann/.rundb/runs/{run.id}" \
+        in p.stderr

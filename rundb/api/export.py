@@ -82,6 +82,11 @@ def _export_runs(home, index, dest, run_ids, move=False, progress=None):
         if src is None:
             result.errors.append((run_id, "not in the index"))
             continue
+        if not os.path.isdir(src):
+            elsewhere = _files_elsewhere(index, run_id)
+            if elsewhere:  # a shared index: the run's files are on the host that ran it
+                result.errors.append((run_id, elsewhere))
+                continue
         try:
             check_inside(os.path.dirname(src), src)
             _copy_dir(src, target)
@@ -165,10 +170,23 @@ def _write_csv(f, headers, rows):
 # --- index rows, set-based ----------------------------------------------------------
 
 
+def _files_elsewhere(index, run_id):
+    from ..runfiles import files_elsewhere
+
+    run = reader.get_run(index, run_id)
+    return files_elsewhere(run) if run is not None else None
+
+
 def _run_dirs(index, run_ids):
     """{run id: its directory now} for the ids the index knows."""
     home = reader.home_path(index)
     out = {}
+    if index.backend == "postgresql":  # each run's own home, as the index records it
+        rids = [rid for rid in (reader.rid_of(index, i) for i in run_ids) if rid is not None]
+        for run in reader.load_runs(index, rids, details=False):
+            if run.dir is not None:
+                out[run.id] = run.dir
+        return out
     for i in range(0, len(run_ids), 900):
         chunk = run_ids[i : i + 900]
         for run_id, deleted in reader.deleted_flags(index, chunk):
