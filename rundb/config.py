@@ -45,6 +45,7 @@ __all__ = [
     "ModelDef",
     "OpDef",
     "ProjectConfig",
+    "Required",
     "coerce_flag_value",
     "load_config",
     "parse_config",
@@ -76,6 +77,7 @@ _OP_ATTRS = {
     "description", "main", "exec", "flags", "flags-import", "flags-import-skip",
     "flags-dest", "output-scalars", "compare", "objective", "optimizer",
     "optimizers", "label", "tags", "env", "env-secrets", "sourcecode", "default",
+    "requires", "sys-metrics",
 }  # fmt: skip
 
 # Names of the entry itself are never inherited through `extends`.
@@ -369,7 +371,11 @@ class OpDef:
     env_secrets: list = field(default_factory=list)
     sourcecode: object = None
     default: bool = False
-    #: op attributes rundb does not use (``requires``, ``steps``, ...)
+    #: project files linked or copied into the run directory (rundb.ops.requires.Required)
+    requires: list = field(default_factory=list)
+    #: sample CPU, memory and GPU use into sys/* scalars while the run runs
+    sys_metrics: bool = True
+    #: op attributes rundb does not use (``steps``, ...)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -959,8 +965,51 @@ def _opdef(model, name, data):
     op.env_secrets = [str(s) for s in _list(data.get("env-secrets"))]
     op.sourcecode = data.get("sourcecode")
     op.default = bool(data.get("default"))
+    op.requires = parse_requires(data.get("requires"), op.fullname)
+    op.sys_metrics = data.get("sys-metrics", True) not in (False, "no", "off")
     op.extra = {k: v for k, v in data.items() if k not in _OP_ATTRS}
     return op
+
+
+@dataclass(frozen=True)
+class Required:
+    """One project file or directory to put into the run directory."""
+
+    file: str  # as written, relative to the project directory (or absolute)
+    target: str  # path inside the run directory
+    copy: bool = False
+
+    def to_attr(self):
+        return {"file": self.file, "target": self.target, "copy": self.copy}
+
+
+def parse_requires(data, op_name="operation"):
+    """[Required] from an operation's ``requires`` value (a list of paths or mappings).
+
+    :raises _DataError: an entry is not a path or a mapping with ``file``.
+    """
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        data = [data]
+    out = []
+    for entry in data:
+        if isinstance(entry, str):
+            out.append(Required(entry, _default_target(entry)))
+        elif isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            target = entry.get("target") or _default_target(entry["file"])
+            out.append(Required(entry["file"], str(target), bool(entry.get("copy", False))))
+        else:
+            raise _DataError(f"{op_name}: invalid requires entry {entry!r}: expected a path "
+                             "or a mapping with 'file' (and optionally 'copy', 'target')")
+    return out
+
+
+def _default_target(path):
+    path = path.rstrip("/\\") or path
+    if os.path.isabs(path) or path.startswith(".."):
+        return os.path.basename(path)
+    return os.path.normpath(path)
 
 
 def _exec(value):

@@ -60,17 +60,29 @@ def output_scalars_for(plan):
 def create_run(home, index, plan, flags, *, label=None, tags=(), parent=None,
                random_seed=None, status="running", extra_attrs=None):
     """Record a new run of ``plan`` with ``flags`` (its process is not started)."""
+    from ..index import store
+    from .requires import check_requires, provide
     from .runner import new_run
 
+    requires = plan.opdef.requires
+    check_requires(requires, plan.project_dir)  # before anything is recorded
     argv = command(plan, flags)
     snapshot = plan.kind != "exec" or not isinstance(plan.target, list)
-    return new_run(
+    run = new_run(
         home, index, plan.name, flags,
         label=make_label(plan, flags, label, tags), tags=tags, parent=parent,
         attrs=run_attrs(plan, flags, argv, random_seed, extra_attrs),
         output_scalars=output_scalars_for(plan), status=status,
         sourcecode_root=plan.project_dir if snapshot else None,
     )
+    if requires:
+        try:
+            provided = provide(requires, plan.project_dir, run.dir)
+        except Exception:
+            store.save_run(index, run, status="error", stopped=run.started, pid=None)
+            raise
+        store.save_run(index, run, attrs={**run.attrs, "requires": provided})
+    return run
 
 
 def start_run(home, index, plan, run, echo=True):

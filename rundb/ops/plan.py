@@ -167,7 +167,7 @@ def command(plan, flags):
                     script, *rest]
         return [*python, "-m", module, *rest, *flag_args(plan, flags)]
     if isinstance(plan.target, list):
-        return list(plan.target)
+        return _locate_executable(list(plan.target), plan.project_dir)
     return _locate(shlex.split(_substitute(plan.target, plan, flags)), plan.project_dir)
 
 
@@ -187,6 +187,17 @@ def _locate(argv, project_dir):
     return out
 
 
+def _locate_executable(argv, project_dir):
+    """A command given after ``--`` runs in its run directory: a relative executable
+    (``./train.sh``, ``bin/fit``) is the project's, so it is resolved against the project."""
+    first = argv[0]
+    if not os.path.isabs(first) and os.sep in first:
+        candidate = os.path.join(project_dir, first)
+        if os.path.exists(candidate):
+            argv[0] = os.path.normpath(candidate)
+    return argv
+
+
 def process_env(plan, flags):
     """Environment for the run's process: flags as ``FLAG_*`` and the project on the
     Python path (the process runs in its run directory, not the project)."""
@@ -194,7 +205,7 @@ def process_env(plan, flags):
     if plan.kind != "exec" or not isinstance(plan.target, list):
         path = os.environ.get("PYTHONPATH")
         env["PYTHONPATH"] = plan.project_dir + (os.pathsep + path if path else "")
-        env["RUNDB_PROJECT_DIR"] = plan.project_dir
+    env["RUNDB_PROJECT_DIR"] = plan.project_dir
     return env
 
 

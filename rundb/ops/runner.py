@@ -97,8 +97,13 @@ def execute(home, index, run, argv, env=None, echo=True):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=child_preexec(),
         )
     except OSError as e:
-        output.write(f"rundb: cannot start {argv[0]}: {e.strerror or e}", stream=1,
-                     time_ms=int(time.time() * 1000))
+        message = f"cannot start {_shown(run, argv)}: {e.strerror or e}"
+        output.write(f"rundb: {message}", stream=1, time_ms=int(time.time() * 1000))
+        if echo:
+            sys.stderr.write(f"rundb: {message}\n")
+            sys.stderr.flush()
+        else:
+            log.error(message)
         output.close()
         ingest.finish(indexer)
         return store.save_run(index, run, status="error", stopped=now_us(), exit_status=127,
@@ -168,6 +173,16 @@ def record_provenance(home, index, run):
         log.warning(f"cannot record the run's environment: {e}")
         return {}
     return attrs
+
+
+def _shown(run, argv):
+    """The executable as the user wrote it (``./train.sh``), not as resolved."""
+    op = run.attrs.get("op")
+    target = op.get("target") if isinstance(op, dict) else None
+    if isinstance(target, list) and target:
+        return target[0]
+    return argv[0]
+
 
 
 def _rebuild_command(home):
