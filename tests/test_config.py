@@ -675,7 +675,8 @@ def test_op_attributes_passed_through():
     assert o.env == {"CODE": 11}
     assert o.env_secrets == ["TOKEN"]
     assert o.sourcecode == ["*.py"]
-    assert o.extra == {"requires": "data"}
+    assert [r.to_attr() for r in o.requires] == [{"file": "data", "target": "data", "copy": False}]
+    assert o.extra == {}
 
 
 def test_op_attribute_defaults():
