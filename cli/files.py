@@ -85,3 +85,83 @@ def human_size(n):
             return f"{n}" if not unit else (f"{n:.1f}{unit}" if n < 10 else f"{n:.0f}{unit}")
         n /= 1024
     return str(n)
+
+
+@click.command(name="watch")
+@click.argument("spec", metavar="[RUN]", required=False)
+@filter_options
+@click.option("-n", "--tail", type=click.IntRange(min=0), default=20, show_default=True,
+              metavar="N", help="Start with the last N lines of output.")
+@pass_home
+def watch(home, spec, tail, **kw):
+    """Follow a running run: its output as it comes, and a line with its latest scalars.
+
+    Without RUN, the newest running run. Returns when the run ends; Ctrl-C stops
+    watching, not the run. Output goes to stdout, the scalar line to stderr.
+
+    \b
+    Examples:
+      rundb watch
+      rundb watch a1b2c3d4 -n 0
+    """
+    import sys
+    import time
+
+    run = api.watched_run(home, spec, run_filter(kw))
+    _run, full = api.run_file(home, run.id)
+    status_line = _StatusLine(sys.stderr)
+    click.echo(f"Watching run {run.short_id} ({run.op}); Ctrl-C stops watching, not the run",
+               err=True)
+    last_check = 0.0
+    try:
+        for chunk in api.follow_run_file(home, run, full, tail=tail, idle=True):
+            if chunk:
+                status_line.clear()
+                write_bytes(chunk)
+            now = time.monotonic()
+            if chunk or now - last_check >= 1.0:
+                last_check = now
+                status_line.show(_progress_text(run, *api.run_progress(home, run.id)))
+        status_line.show(_progress_text(run, *api.run_progress(home, run.id)), final=True)
+    except KeyboardInterrupt:
+        status_line.clear()
+        click.echo(f"Stopped watching; run {run.short_id} goes on", err=True)
+
+
+class _StatusLine:
+    """One line of progress on stderr: redrawn in place on a terminal, else printed
+    when it changes."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.text = None
+        self.drawn = False
+
+    def show(self, text, final=False):
+        if self.tty:
+            self.stream.write("\r\x1b[K" + text + ("\n" if final else ""))
+            self.drawn = not final
+        elif text != self.text or final and self.text is None:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.text = text
+
+    def clear(self):
+        if self.tty and self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.drawn = False
+
+
+def _progress_text(run, status, exit_status, started, stopped, scalars):
+    import time
+
+    end = stopped if stopped else time.time() * 1e6
+    elapsed = int(max(0, end - (started or end)) / 1e6)
+    clock = f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+    state = status if exit_status is None or status == "running" else (
+        f"{status} (exit {exit_status})")
+    values = "  ".join(f"{key}={value:g} (step {step})" for key, value, step in scalars
+                       if value is not None)
+    return f"[{run.short_id} {run.op} {state} {clock}]" + (f" {values}" if values else "")

@@ -31,6 +31,7 @@ COMMANDS = {
     "tag": ("runs", "tag", "Add tags to runs."),
     "untag": ("runs", "untag", "Remove tags from runs."),
     "tensorboard": ("tensorboard", "tensorboard", "Prepare a TensorBoard log dir (with HParams) for runs."),
+    "watch": ("files", "watch", "Follow a running run: its output and latest scalars."),
     "view": ("view", "view", "Serve a web view of runs, compare tables and scalar curves."),
 }
 

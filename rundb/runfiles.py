@@ -136,10 +136,11 @@ def _tail(f, n):
     return out + b"\n" if kept and data.endswith(b"\n") else out
 
 
-def follow(path, running, tail=None, poll=0.25):
+def follow(path, running, tail=None, poll=0.25, idle=False):
     """Yield the bytes of ``path`` (its last ``tail`` lines when given), then whatever
     is appended to it, until ``running()`` is false (what was written up to then is
-    yielded too). Whole lines only, but for a last unterminated line once the run ends."""
+    yielded too). Whole lines only, but for a last unterminated line once the run ends.
+    With ``idle``, ``b""`` is yielded after each poll that found nothing new."""
     pos = 0
     partial = b""
     first = True
@@ -161,6 +162,10 @@ def follow(path, running, tail=None, poll=0.25):
                 whole = b"".join(whole.splitlines(keepends=True)[-tail:]) if tail > 0 else b""
             if whole:
                 yield whole
+            elif idle:
+                yield b""
+        elif idle:
+            yield b""
         first = False
         if not alive:
             if partial:

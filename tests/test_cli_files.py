@@ -128,10 +128,12 @@ def test_cat_of_a_run_on_another_host_names_the_host(home, made):
                                  f"are there, in {made.dir}\n")
 
 
-def _start_slow(home, project):
-    write(project / "slow.py", SLOW)
+def _start_slow(home, project, script=None):
+    if script is None:
+        script = "slow.py"
+        write(project / script, SLOW)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rundb_cli.main", "-H", home.path, "run", "slow.py", "-y"],
+        [sys.executable, "-m", "rundb_cli.main", "-H", home.path, "run", script, "-y"],
         cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -161,3 +163,90 @@ def test_cat_follow_prints_new_output_until_the_run_ends(home, project):
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
+
+
+SLOW_SCALARS = """
+import os, time
+print("loss: 0.5 (step 1)", flush=True)
+deadline = time.time() + 60
+while not os.path.exists("go") and time.time() < deadline:
+    time.sleep(0.05)
+print("loss: 0.25 (step 2)", flush=True)
+time.sleep(0.3)
+print("bye", flush=True)
+"""
+
+
+def _wait_for(predicate, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_watch_follows_the_newest_running_run_to_its_end(home, project):
+    write(project / "slow.py", SLOW_SCALARS)
+    proc, run = _start_slow(home, project, script="slow.py")
+    try:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "rundb_cli.main", "-H", home.path, "watch"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert watcher.stdout.readline() == "loss: 0.5 (step 1)\n"
+        assert watcher.poll() is None
+        # once the scalar is indexed, the next refresh (each second) shows it
+        assert _wait_for(lambda: api.run_progress(home, run.id)[4])
+        time.sleep(1.5)
+        open(os.path.join(run.dir, "go"), "w").close()
+        out, err = watcher.communicate(timeout=30)
+        assert out == "loss: 0.25 (step 2)\nbye\n"
+        lines = err.splitlines()
+        assert lines[0] == (f"Watching run {run.short_id} (slow.py); Ctrl-C stops watching, "
+                            "not the run")
+        assert any(line.startswith(f"[{run.short_id} slow.py running ") and
+                   line.endswith("] loss=0.5 (step 1)") for line in lines)
+        assert lines[-1].startswith(f"[{run.short_id} slow.py completed (exit 0) 0:00:")
+        assert lines[-1].endswith("] loss=0.25 (step 2)")
+        assert watcher.returncode == 0
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_watching_not_the_run(home, project):
+    import signal
+
+    write(project / "slow.py", SLOW_SCALARS)
+    proc, run = _start_slow(home, project, script="slow.py")
+    try:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "rundb_cli.main", "-H", home.path, "watch", run.short_id],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert watcher.stdout.readline() == "loss: 0.5 (step 1)\n"
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+        assert err.endswith(f"Stopped watching; run {run.short_id} goes on\n")
+        assert watcher.returncode == 0
+        assert api.runs(home)[0].status == "running"
+        open(os.path.join(run.dir, "go"), "w").close()
+        assert proc.wait(timeout=30) == 0
+        assert api.runs(home)[0].status == "completed"
+    finally:
+        proc.kill()
+
+
+def test_watch_with_nothing_running_is_one_line(home, made):
+    result = rundb_proc("watch", home=home)
+    assert result.returncode == 1
+    assert result.stderr == "rundb: no run is running (give a RUN to watch)\n"
+
+
+def test_watch_a_finished_run_prints_it_and_returns(home, made):
+    result = rundb_proc("watch", "1", home=home)
+    assert result.returncode == 0
+    assert result.stdout == "epoch 1\nloss: 0.5\ndone\n"
+    assert result.stderr.splitlines()[-1].startswith(
+        f"[{made.short_id} make.py completed (exit 0) 0:00:0")

@@ -24,7 +24,8 @@ module             functions
 ``sql``            sql_query
 ``export``         export_runs, export_sql, export_csv, archive_runs, import_runs
 ``guild_import``   guild_runs, import_guild
-``files``          run_file, read_run_file, follow_run_file, run_is_running, run_files
+``files``          run_file, read_run_file, follow_run_file, run_is_running, run_files,
+                   watched_run, run_progress
 ``diff``           diff_pair, diff_runs, diff_run_sources, diff_run_outputs,
                    run_packages
 ``functions``      run_function (Python functions as runs, for rundb.ipy)
@@ -48,7 +49,8 @@ _AREAS = {
     "sql": ("sql_query",),
     "export": ("export_runs", "export_sql", "export_csv", "archive_runs", "import_runs"),
     "guild_import": ("guild_runs", "import_guild"),
-    "files": ("run_file", "read_run_file", "follow_run_file", "run_is_running", "run_files"),
+    "files": ("run_file", "read_run_file", "follow_run_file", "run_is_running", "run_files",
+              "watched_run", "run_progress"),
     "diff": ("diff_pair", "diff_runs", "diff_run_sources", "diff_run_outputs", "run_packages"),
     "selection": ("RunFilter",),
     "functions": ("run_function",),

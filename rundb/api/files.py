@@ -39,10 +39,46 @@ def read_run_file(home, spec=None, path=None, flt=None, tail=None):
         return run, b""  # no output yet
 
 
-def follow_run_file(home, run, full_path, tail=None, poll=0.25):
+def follow_run_file(home, run, full_path, tail=None, poll=0.25, idle=False):
     """Yield the bytes of ``full_path`` (a file of ``run``; its last ``tail`` lines when
-    given), then what is appended to it, until the run is no longer running."""
-    return follow(full_path, lambda: run_is_running(home, run.id), tail=tail, poll=poll)
+    given), then what is appended to it, until the run is no longer running (``b""``
+    after each quiet poll with ``idle``)."""
+    return follow(full_path, lambda: run_is_running(home, run.id), tail=tail, poll=poll,
+                  idle=idle)
+
+
+def watched_run(home, spec=None, flt=None):
+    """The run ``rundb watch`` follows: ``spec``, else the newest running run.
+
+    :raises RunNotFound: nothing is running (or ``spec`` matches no run).
+    :raises RunFileError: the run's files are on another host.
+    """
+    from dataclasses import replace
+
+    from ..errors import RunNotFound
+    from .selection import RunFilter
+
+    if spec is None:
+        flt = replace(flt or RunFilter(), statuses=["running"])
+        try:
+            return _local_run(home, None, flt)
+        except RunNotFound:
+            raise RunNotFound("no run is running (give a RUN to watch)") from None
+    return _local_run(home, spec, flt)
+
+
+def run_progress(home, run_id):
+    """(status, exit_status, started, stopped, [(key, last value, last step)]) of one run
+    now; ``sys/*`` scalars left out."""
+    from ..query.catalog import scalar_key_name
+
+    with open_home_index(home) as index:
+        rid = reader.rid_of(index, run_id)
+        run = reader.load_runs(index, [rid], details=False)[0]
+        found = reader.scalar_summaries(index, [rid])[rid]
+    scalars = [(scalar_key_name(s["prefix"], s["tag"]), s["last_val"], s["last_step"])
+               for s in found if not s["tag"].startswith("sys/")]
+    return run.status, run.exit_status, run.started, run.stopped, scalars
 
 
 def run_is_running(home, run_id):
