@@ -30,7 +30,9 @@ setup(
         "tensorboard>=2.15",
         "scikit-optimize>=0.10",
         "jinja2>=3.1",
+        "psutil>=5.9",
     ],
-    extras_require={"notebook": ["pandas>=2.0"], "postgres": ["psycopg[binary]>=3.1"]},
+    extras_require={"notebook": ["pandas>=2.0"], "postgres": ["psycopg[binary]>=3.1"],
+                    "gpu": ["nvidia-ml-py>=12"]},
     entry_points={"console_scripts": ["rundb = rundb_cli.main:main"]},
 )

@@ -30,6 +30,8 @@ class _RunCommand(click.Command):
 @click.option("--test-output-scalars", metavar="FILE", help="Show how output lines in FILE ('-' for stdin) parse as scalars.")
 @click.option("--random-seed", type=int, metavar="N", help="Random seed recorded with the run.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the run's output.")
+@click.option("--no-sys-metrics", is_flag=True,
+              help="Do not sample CPU, memory and GPU use into sys/* scalars.")
 @click.option("-o", "--optimizer", metavar="NAME", help="Optimizer: random, gp (bayesian), forest, gbrt, + (grid), or one named in rundb.yml.")
 @click.option("-O", "--optimize", is_flag=True, help="Use the operation's default optimizer (rundb.yml).")
 @click.option("-Fo", "--opt-flag", "opt_flags", multiple=True, metavar="NAME=VALUE", help="Optimizer flag (repeatable).")
@@ -46,7 +48,7 @@ class _RunCommand(click.Command):
 @click.pass_context
 @pass_home
 def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
-        test_output_scalars, random_seed, quiet, optimizer, optimize, opt_flags, max_trials,
+        test_output_scalars, random_seed, quiet, no_sys_metrics, optimizer, optimize, opt_flags, max_trials,
         minimize, maximize, prev_trials, prev_trials_filter, print_trials, save_trials,
         fail_on_trial_error, needed):
     """Run a script or an operation as a tracked run.
@@ -61,7 +63,7 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
       rundb run -- ./train.sh --fast
     """
     spec, assigns, exec_argv = _split(ctx, args)
-    plan = api.plan_run(spec, exec_argv=exec_argv)
+    plan = api.plan_run(spec, exec_argv=exec_argv, sys_metrics=not no_sys_metrics)
     if help_op:
         click.echo(_op_help(plan))
         return

@@ -5,11 +5,18 @@ import os
 from ..index.db import open_home_index
 
 
-def plan_run(spec=None, cwd=None, exec_argv=None):
-    """Resolve what ``rundb run SPEC`` would run (a script, an op, a command)."""
+def plan_run(spec=None, cwd=None, exec_argv=None, sys_metrics=True):
+    """Resolve what ``rundb run SPEC`` would run (a script, an op, a command).
+
+    :param sys_metrics: False turns off the sys/* metrics sampled while it runs (else
+        the operation's ``sys-metrics`` setting applies).
+    """
     from ..ops.plan import resolve
 
-    return resolve(spec, os.path.abspath(cwd or os.getcwd()), exec_argv)
+    plan = resolve(spec, os.path.abspath(cwd or os.getcwd()), exec_argv)
+    if not sys_metrics:
+        plan.opdef.sys_metrics = False
+    return plan
 
 
 def operations(cwd=None):

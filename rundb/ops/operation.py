@@ -95,7 +95,8 @@ def start_run(home, index, plan, run, echo=True):
         import os
 
         store.save_run(index, run, status="running", started=now_us(), pid=os.getpid())
-    return execute(home, index, run, run.attrs["cmd"], env=process_env(plan, run.flags), echo=echo)
+    return execute(home, index, run, run.attrs["cmd"], env=process_env(plan, run.flags), echo=echo,
+                   sys_metrics=plan.opdef.sys_metrics)
 
 
 def run_once(home, index, plan, flags, *, label=None, tags=(), parent=None,

@@ -69,7 +69,7 @@ def _user():
         return None
 
 
-def execute(home, index, run, argv, env=None, echo=True):
+def execute(home, index, run, argv, env=None, echo=True, sys_metrics=True):
     """Start ``argv`` for ``run`` and follow it to the end; return the finished run.
 
     Status becomes ``completed`` (exit 0), ``error`` (non-zero) or ``terminated``
@@ -119,6 +119,11 @@ def execute(home, index, run, argv, env=None, echo=True):
         log.warning(f"cannot update the index for run {run.short_id} ({e}): "
                     f"after it ends, run '{_rebuild_command(home)}'")
     watch = _Watch(run, indexer, home)
+    sampler = None
+    if sys_metrics:
+        from . import sysmetrics
+
+        sampler = sysmetrics.start(proc.pid, run.dir)
 
     def forward(signum, _frame):
         terminated.append(signum)
@@ -133,6 +138,8 @@ def execute(home, index, run, argv, env=None, echo=True):
         exit_code = proc.wait()
     finally:
         _restore_handlers(old_handlers)
+        if sampler is not None:
+            sampler.stop()  # before the indexer's last look, so every sample is indexed
         try:
             output.close()
         except OSError as e:
