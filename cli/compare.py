@@ -4,12 +4,13 @@ import click
 
 from rundb import api
 
+from .completion import complete_run
 from .options import filter_options, pass_home, run_filter
 from .output import emit, output_options
 
 
 @click.command(name="compare")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @click.option("-c", "--columns", metavar="QUERY", help="Columns to add (select grammar, may include where/order by/limit).")
 @click.option("-cc", "--strict-columns", metavar="QUERY", help="Columns replacing the defaults.")
@@ -43,7 +44,7 @@ def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, 
 
 
 @click.command(name="select")
-@click.argument("spec", required=False)
+@click.argument("spec", shell_complete=complete_run, required=False)
 @filter_options
 @click.option("--min", "min_col", metavar="COL", help="The run with the lowest COL.")
 @click.option("--max", "max_col", metavar="COL", help="The run with the highest COL.")

@@ -4,12 +4,13 @@ import click
 
 from rundb import api
 
+from .completion import complete_run
 from .options import filter_options, pass_home, run_filter
 from .output import emit, output_options
 
 
 @click.command(name="diff")
-@click.argument("specs", nargs=-1, metavar="[RUN1 RUN2]")
+@click.argument("specs", shell_complete=complete_run, nargs=-1, metavar="[RUN1 RUN2]")
 @filter_options
 @click.option("--all", "all_", is_flag=True, help="Show equal values too (and sys/* scalars).")
 @click.option("--source", is_flag=True, help="Diff the source code snapshots (unified diff).")

@@ -6,6 +6,7 @@ import click
 
 from rundb import api
 
+from .completion import complete_run
 from .options import filter_options, pass_home, run_filter
 from .output import emit, output_options
 
@@ -25,7 +26,7 @@ def write_bytes(data):
 
 
 @click.command(name="cat")
-@click.argument("spec", metavar="RUN")
+@click.argument("spec", shell_complete=complete_run, metavar="RUN")
 @click.argument("path", required=False)
 @filter_options
 @click.option("-n", "--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines.")
@@ -53,7 +54,7 @@ def cat(home, spec, path, tail, follow, **kw):
 
 
 @click.command(name="ls")
-@click.argument("spec", metavar="RUN")
+@click.argument("spec", shell_complete=complete_run, metavar="RUN")
 @click.argument("pattern", required=False)
 @filter_options
 @click.option("-a", "--all", "all_", is_flag=True, help="Include rundb's files (.rundb/).")
@@ -88,7 +89,7 @@ def human_size(n):
 
 
 @click.command(name="watch")
-@click.argument("spec", metavar="[RUN]", required=False)
+@click.argument("spec", shell_complete=complete_run, metavar="[RUN]", required=False)
 @filter_options
 @click.option("-n", "--tail", type=click.IntRange(min=0), default=20, show_default=True,
               metavar="N", help="Start with the last N lines of output.")

@@ -7,6 +7,7 @@ import click
 
 from rundb import api
 
+from .completion import complete_run_args
 from .options import confirm, pass_home, yes_option
 
 
@@ -20,7 +21,7 @@ class _RunCommand(click.Command):
 
 @click.command(name="run", cls=_RunCommand,
                context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("args", nargs=-1)
+@click.argument("args", nargs=-1, shell_complete=complete_run_args)
 @yes_option
 @click.option("-l", "--label", metavar="TEMPLATE", help="Run label (may use ${flag}, ${default_label}).")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Tag the run (repeatable).")

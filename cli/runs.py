@@ -6,6 +6,7 @@ import click
 
 from rundb import api
 
+from .completion import complete_run
 from .output import fmt_option
 from .options import confirm, filter_options, format_time, pass_home, run_filter, yes_option
 
@@ -51,7 +52,7 @@ def format_lines(rows, fmt="plain"):
 
 
 @runs.command(name="list")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @click.option("-n", "--limit", type=int, metavar="N", help=f"Show at most N runs (default {DEFAULT_LIMIT}).")
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all runs.")
@@ -83,7 +84,7 @@ def list_runs(home, specs, limit, all_, deleted, as_json, fmt, **kw):
 
 
 @runs.command(name="info")
-@click.argument("spec", required=False)
+@click.argument("spec", shell_complete=complete_run, required=False)
 @filter_options
 @click.option("-s", "--all-scalars", is_flag=True, help="Include sys/* scalars.")
 @click.option("--files", "with_files", is_flag=True, help="List the run's files too.")
@@ -196,7 +197,7 @@ def _act(home, specs, kw, action, verb, yes, deleted=False, none_means_all=True,
 
 
 @runs.command(name="delete")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @yes_option
 @click.option("-p", "--permanent", is_flag=True, help="Delete for good (no trash).")
@@ -214,7 +215,7 @@ runs.add_command(delete, name="rm")
 
 
 @runs.command(name="restore")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @yes_option
 @pass_home
@@ -225,7 +226,7 @@ def restore(home, specs, yes, **kw):
 
 
 @runs.command(name="purge")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @yes_option
 @pass_home
@@ -237,7 +238,7 @@ def purge(home, specs, yes, **kw):
 
 
 @click.command(name="label")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @click.option("-s", "--set", "set_", metavar="VAL", help="Set the label.")
 @click.option("-p", "--prepend", metavar="VAL", help="Put VAL in front of the label.")
@@ -262,7 +263,7 @@ def label(home, specs, set_, prepend, append, remove, clear, yes, **kw):
 
 @click.command(name="tag")
 @click.argument("tag_")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @yes_option
 @pass_home
@@ -274,7 +275,7 @@ def tag(home, tag_, specs, yes, **kw):
 
 @click.command(name="untag")
 @click.argument("tag_")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @yes_option
 @pass_home
@@ -285,7 +286,7 @@ def untag(home, tag_, specs, yes, **kw):
 
 
 @click.command(name="mark")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @click.option("-c", "--clear", is_flag=True, help="Clear the mark.")
 @yes_option
@@ -298,7 +299,7 @@ def mark(home, specs, clear, yes, **kw):
 
 
 @click.command(name="comment")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @click.option("-m", "--message", metavar="TEXT", help="The comment.")
 @click.option("-c", "--clear", is_flag=True, help="Clear the comment.")

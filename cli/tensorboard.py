@@ -2,11 +2,12 @@
 
 import click
 
+from .completion import complete_run
 from .options import filter_options, pass_home, run_filter
 
 
 @click.command(name="tensorboard")
-@click.argument("specs", nargs=-1)
+@click.argument("specs", shell_complete=complete_run, nargs=-1)
 @filter_options
 @click.option("--logdir", metavar="DIR",
               help="Build the log directory in DIR and keep it (default: a temporary directory, "
