@@ -91,6 +91,11 @@ def run(quick=False, full=False):
                     prov["git_ms"] + prov["packages_cached_ms"], None, "< 50 ms", unit="ms"))
     rows.append(row(f"provenance: package set after an install ({prov['packages']} packages)",
                     prov["packages_uncached_ms"], None, "< 50 ms", unit="ms"))
+    import bench_sysmetrics
+
+    sysm = bench_sysmetrics.run()
+    rows.append(row(f"sys metrics: one sample of a {sysm['processes']}-process tree (every 10 s)",
+                    sysm["sample_ms"], None, "< 50 ms", unit="ms", ok=sysm["ok"]))
     import bench_query
 
     q = bench_query.run()
