@@ -99,8 +99,14 @@ def index_run_dir(index, run_dir, deleted=False):
     return run
 
 
+#: A package list is a few KiB; a bigger packages.json is not one rundb wrote.
+_MAX_PACKAGES_BYTES = 4 * 1024 * 1024
+
+
 def _index_package_set(index, run):
-    """The run's package set from its ``.rundb/packages.json`` (a link to the home's copy)."""
+    """The run's package set from its ``.rundb/packages.json`` (a link to the home's copy).
+    A file that is not a small ``{name: version}`` mapping of strings (an archive from
+    elsewhere may hold anything) is left out."""
     import json
 
     from . import packages
@@ -108,12 +114,16 @@ def _index_package_set(index, run):
     digest = run.attrs.get("packages")
     if not isinstance(digest, str) or packages.has_package_set(index, digest):
         return
+    path = os.path.join(run.dir, ".rundb", "packages.json")
     try:
-        with open(os.path.join(run.dir, ".rundb", "packages.json"), encoding="utf-8") as f:
+        if os.path.getsize(path) > _MAX_PACKAGES_BYTES:
+            return
+        with open(path, encoding="utf-8") as f:
             found = json.load(f)
     except (OSError, ValueError):
         return
-    if isinstance(found, dict):
+    if isinstance(found, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
         packages.store_package_set(index, digest, found)
 
 
