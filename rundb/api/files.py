@@ -70,7 +70,7 @@ def watched_run(home, spec=None, flt=None):
 def run_progress(home, run_id):
     """(status, exit_status, started, stopped, [(key, last value, last step)]) of one run
     now; ``sys/*`` scalars left out."""
-    from ..query.catalog import scalar_key_name
+    from ..catalog import scalar_key_name
 
     with open_home_index(home) as index:
         rid = reader.rid_of(index, run_id)

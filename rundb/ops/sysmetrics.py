@@ -133,7 +133,7 @@ class Sampler:
                     continue
                 if writer is None:
                     from ..home import meta_dir
-                    from ..index.tfevents import ScalarEventWriter
+                    from ..tfevents import ScalarEventWriter
 
                     writer = ScalarEventWriter(meta_dir(self.run_dir))
                 step = int(round(time.monotonic() - start))
