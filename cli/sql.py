@@ -18,7 +18,7 @@ TERMINAL_TIMEOUT = 5.0
                    "a \"quoted\" string when it reads as JSON, else plain text.")
 @click.option("--params", "positional", metavar="JSON_LIST",
               help="Bind the ? placeholders, in order, to the items of a JSON list.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--csv", "csv_path", metavar="PATH", help="Write CSV to PATH ('-' for stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="SECONDS",
               help=f"Stop the statement after SECONDS (0: no limit). Default "
@@ -27,7 +27,7 @@ TERMINAL_TIMEOUT = 5.0
               help="Refuse results larger than N MiB (default 256).")
 @fmt_option
 @pass_home
-def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result_mb, fmt):
+def sql(home, statement, named, positional, csv_path, as_json, timeout, max_result_mb, fmt):
     """Run one read-only SQL STATEMENT against the index.
 
     The views runs, flags, tags, attrs, scalars and scalar_summary are documented in
@@ -39,9 +39,9 @@ def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result
     Examples:
       rundb sql "SELECT operation, count(*) FROM runs GROUP BY operation"
       rundb sql "SELECT run, last_val FROM scalar_summary WHERE tag = :tag" -p tag loss
-      rundb sql "SELECT * FROM flags WHERE name = ? AND value > ?" --params '["lr", 0.01]' --csv
+      rundb sql "SELECT * FROM flags WHERE name = ? AND value > ?" --params '["lr", 0.01]' --csv -
     """
-    if as_csv and as_json:
+    if csv_path and as_json:
         raise click.UsageError("--csv and --json cannot be used together")
     params = _params(named, positional)
     if timeout is None:
@@ -50,7 +50,7 @@ def sql(home, statement, named, positional, as_csv, as_json, timeout, max_result
         timeout = TERMINAL_TIMEOUT if sys.stdout.isatty() else 0
     max_bytes = int(max_result_mb * 2**20) if max_result_mb else None
     headers, rows = api.sql_query(home, statement, params, timeout=timeout, max_bytes=max_bytes)
-    _print(headers, rows, as_csv, as_json, fmt)
+    _print(headers, rows, csv_path, as_json, fmt)
 
 
 def _params(named, positional):
@@ -73,31 +73,15 @@ def _params(named, positional):
     return None
 
 
-def _print(headers, rows, as_csv, as_json, fmt="plain"):
+def _print(headers, rows, csv_path, as_json, fmt="plain"):
     import base64
+
+    from .output import emit
 
     def plain(v):
         return base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v
 
     rows = [tuple(plain(v) for v in row) for row in rows]
-    if as_json:
-        import json
-
-        click.echo(json.dumps([dict(zip(headers, row)) for row in rows], indent=2))
-    elif as_csv:
-        import csv
-        import io
-
-        buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")
-        out.writerow(headers)
-        out.writerows(["" if v is None else v for v in row] for row in rows)
-        click.echo(buf.getvalue(), nl=False, color=True)  # data: ESC kept, not stripped
-    elif headers:
-        click.echo(_table(headers, rows, fmt))
-
-
-def _table(headers, rows, fmt="plain"):
-    from .output import table_text
-
-    return table_text(headers, rows, fmt=fmt)
+    if not headers and not (csv_path or as_json):
+        return
+    emit(headers, rows, csv_path=csv_path, as_json=as_json, fmt=fmt)

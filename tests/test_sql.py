@@ -230,7 +230,7 @@ def test_sql_prints_an_aligned_table(cli, runs):
 @pytest.mark.backends
 def test_sql_csv_and_json(cli, runs):
     statement = "SELECT short_id, label, marked FROM runs WHERE label != '' ORDER BY short_id"
-    result = cli("sql", statement, "--csv")
+    result = cli("sql", statement, "--csv", "-")
     assert result.stdout == f"short_id,label,marked\n{runs[0].short_id},lr=0.1,0\n"
     result = cli("sql", "SELECT name, value FROM flags WHERE run = ? ORDER BY name",
                  "--params", json.dumps([runs[0].id]), "--json")
@@ -242,9 +242,9 @@ def test_sql_csv_and_json(cli, runs):
 
 def test_sql_named_params_are_typed(cli, runs):
     result = cli("sql", "SELECT count(*) FROM flags WHERE name = :name AND value > :min",
-                 "-p", "name", "lr", "-p", "min", "0.005", "--csv")
+                 "-p", "name", "lr", "-p", "min", "0.005", "--csv", "-")
     assert result.stdout == "count(*)\n4\n"  # lr 0.1, lr 0.01 and the two lr=0.01 trials
-    result = cli("sql", "SELECT :v AS v, typeof(:v) AS t", "-p", "v", '"12"', "--csv")
+    result = cli("sql", "SELECT :v AS v, typeof(:v) AS t", "-p", "v", '"12"', "--csv", "-")
     assert result.stdout == "v,t\n12,text\n"
 
 
@@ -335,3 +335,12 @@ def test_sql_allows_reading_pragmas_and_schema(home, runs):
     assert [r[0] for r in rows] == ["run", "name", "value", "type"]
     _, rows = api.sql_query(home, "PRAGMA table_info(runs)")
     assert rows[0][1] == "id"
+
+
+def test_sql_csv_takes_a_path_like_every_command(cli, runs, tmp_path):
+    path = tmp_path / "out.csv"
+    result = cli("sql", "SELECT 1 AS a, 'x' AS b", "--csv", str(path))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == f"Wrote 2 row(s) to {path}\n"
+    assert path.read_text() == "a,b\n1,x\n"
+    assert cli("sql", "SELECT 1 AS a", "--csv", "-").stdout == "a\n1\n"

@@ -67,7 +67,7 @@ def test_the_result_size_is_capped(cli, indexed):
     result = cli("sql", stmt, "--max-result-mb", "1", "--timeout", "30")
     assert result.exit_code == 1
     assert result.stderr.startswith("rundb: the result is larger than 1 MiB: add a LIMIT")
-    ok = cli("sql", stmt + " LIMIT 10", "--max-result-mb", "1", "--csv")
+    ok = cli("sql", stmt + " LIMIT 10", "--max-result-mb", "1", "--csv", "-")
     assert ok.exit_code == 0
     assert len(ok.stdout.splitlines()) == 11
 

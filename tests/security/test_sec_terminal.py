@@ -60,7 +60,7 @@ def test_sql_table_escapes_and_csv_json_do_not(cli, hostile_run):
     stmt = "SELECT label FROM runs"
     assert _clean(cli("sql", stmt).stdout)
     assert SHOWN in cli("sql", stmt).stdout
-    assert HOSTILE in cli("sql", stmt, "--csv").stdout
+    assert HOSTILE in cli("sql", stmt, "--csv", "-").stdout
     assert json.loads(cli("sql", stmt, "--json").stdout) == [{"label": HOSTILE}]
 
 
