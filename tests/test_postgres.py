@@ -303,7 +303,7 @@ def test_pg_sql_reads_views_with_params_and_types(pg_home):
     assert json.loads(p.stdout) == [{"name": "aug", "value": 1, "type": "bool"},
                                      {"name": "lr", "value": 0.1, "type": "float"}]
     p = rundb_proc("sql", "SELECT count(*) AS n, avg(marked) AS m FROM runs WHERE label = ?",
-                   "--params", '["a"]', "--csv", home=pg_home)
+                   "--params", '["a"]', "--csv", "-", home=pg_home)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["n,m", "1,0"]
 
@@ -312,7 +312,7 @@ def test_pg_sql_errors_are_one_line(pg_home):
     p = rundb_proc("sql", "SELECT nope FROM runs", home=pg_home)
     assert p.returncode == 1
     assert p.stderr == 'rundb: column "nope" does not exist\n'
-    p = rundb_proc("sql", "SELECT 1::int AS one, 'a:b' AS s", "--csv", home=pg_home)
+    p = rundb_proc("sql", "SELECT 1::int AS one, 'a:b' AS s", "--csv", "-", home=pg_home)
     assert p.returncode == 0 and p.stdout.splitlines() == ["one,s", "1,a:b"]
 
 
