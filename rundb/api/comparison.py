@@ -158,7 +158,8 @@ def warn_unknown_columns(columns, catalog):
     from ..query.columns import unknown_column
 
     for col in columns:
-        problem = unknown_column(col, catalog)
+        col = col.col if isinstance(col, ast.Aggregate) else col
+        problem = col is not None and unknown_column(col, catalog)
         if problem:
             log.warning(problem)
 

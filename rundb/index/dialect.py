@@ -56,9 +56,47 @@ class SQLiteDialect:
         return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
                 f"ON CONFLICT ({', '.join(conflict)}) {action}")
 
+    def aggregate(self, func, expr, json=False):
+        # `json`: a flag or attribute value, which may be text; only numbers are aggregated
+        # (SQLite's AVG would count a text value as 0). count(*) has no expr.
+        if expr is None:
+            return "COUNT(*)"
+        if json and func != "count":
+            expr = f"CASE WHEN typeof({expr}) IN ('integer', 'real') THEN {expr} END"
+        return f"{_AGGREGATES[func]}({expr})"
+
+    def like(self, expr, ignore_case=False):
+        # SQLite's LIKE ignores ASCII case always; rundb_like keeps SQL's case rule.
+        return f"rundb_like({expr}, ?, {1 if ignore_case else 0})"
+
     def register_functions(self, conn):
-        """Register the functions compiled SQL may call (``REGEXP``) on *conn*."""
+        """Register the functions compiled SQL may call (``REGEXP``, ``rundb_like``, the
+        aggregates of :mod:`rundb.index.aggregates`) on *conn*."""
+        from . import aggregates
+
         conn.create_function("regexp", 2, _regexp, deterministic=True)
+        conn.create_function("rundb_like", 3, _like, deterministic=True)
+        aggregates.register(conn)
+
+
+_AGGREGATES = {"mean": "AVG", "std": "rundb_std", "std_pop": "rundb_std_pop",
+               "median": "rundb_median", "min": "MIN", "max": "MAX", "sum": "SUM",
+               "count": "COUNT"}
+
+
+@functools.lru_cache(maxsize=256)
+def _like_pattern(pattern, ignore_case):
+    # SQL LIKE: % any run of characters, _ one character, everything else literal.
+    body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _like(value, pattern, ignore_case):
+    if pattern is None or value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return _like_pattern(pattern, bool(ignore_case)).fullmatch(str(value)) is not None
 
 
 @functools.lru_cache(maxsize=256)

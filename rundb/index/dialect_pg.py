@@ -52,9 +52,26 @@ class PostgreSQLDialect:
         return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
                 f"ON CONFLICT ({', '.join(conflict)}) {action}")
 
+    def aggregate(self, func, expr, json=False):
+        # `json`: a jsonb flag or attribute value; only numbers are aggregated.
+        if expr is None:
+            return "COUNT(*)"
+        if json and func != "count":
+            expr = (f"(CASE WHEN jsonb_typeof({expr}) = 'number' "
+                    f"THEN ({expr} #>> '{{}}')::double precision END)")
+        if func == "median":
+            return f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr})"
+        return f"{_AGGREGATES[func]}({expr})"
+
+    def like(self, expr, ignore_case=False):
+        return f"rundb_text({expr}) {'ILIKE' if ignore_case else 'LIKE'} ?"
+
     def register_functions(self, conn):
         pass  # everything compiled SQL calls lives in the schema
 
+
+_AGGREGATES = {"mean": "avg", "std": "stddev_samp", "std_pop": "stddev_pop", "min": "min",
+               "max": "max", "sum": "sum", "count": "count"}
 
 #: The dialect of every PostgreSQL index.
 POSTGRESQL = PostgreSQLDialect()

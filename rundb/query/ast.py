@@ -21,7 +21,10 @@ from .lexer import BOOLEANS, RESERVED, is_plain_word, prefixed_name, quote, word
 QUALIFIERS = ("min", "max", "first", "last", "avg", "total", "count")
 
 #: Comparison operators, as written canonically.
-OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~", "contains")
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~", "contains", "like", "ilike")
+
+#: Cross-run aggregate functions (``mean(val_acc)``); ``avg`` is ``mean``.
+AGGREGATES = ("mean", "std", "std_pop", "median", "min", "max", "sum", "count")
 
 
 def _name_text(name):
@@ -137,6 +140,31 @@ class Name:
 
     def __str__(self):
         return self.name
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A cross-run aggregate: ``FUNC(column)`` over the per-run values of ``column`` in a
+    group (``count(*)``: ``col`` is None). Written as a call, so it never collides with a
+    scalar's per-run qualifier (``min loss`` is a run's minimum, ``min(loss)`` the least
+    of the runs' last losses)."""
+
+    func: str
+    col: object = None
+    alias: str | None = None
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    @property
+    def body(self):
+        return f"{self.func}({'*' if self.col is None else self.col.text(bare=True)})"
+
+    header = property(lambda self: self.alias if self.alias is not None else self.body)
+
+    def text(self, bare=True):
+        return self.body + _alias_text(self.alias)
+
+    def __str__(self):
+        return self.text()
 
 
 def format_value(value):
@@ -268,17 +296,29 @@ class Order:
 
 @dataclass(frozen=True)
 class Query:
-    """``select COLUMNS [where EXPR] [order by ORDER, ...] [limit N]``."""
+    """``select COLUMNS [where EXPR] [group by COLUMNS [having EXPR]] [order by ORDER, ...]
+    [limit N]``."""
 
     columns: tuple
     where: object = None
     order_by: tuple = ()
     limit: int | None = None
+    group_by: tuple = ()
+    having: object = None
+
+    @property
+    def grouped(self):
+        "True when the query answers per group (a group by, or an aggregate column)."
+        return bool(self.group_by) or any(isinstance(c, Aggregate) for c in self.columns)
 
     def __str__(self):
         text = "select " + ", ".join(col.text() for col in self.columns)
         if self.where is not None:
             text += f" where {self.where}"
+        if self.group_by:
+            text += " group by " + ", ".join(col.text(bare=False) for col in self.group_by)
+        if self.having is not None:
+            text += f" having {self.having}"
         if self.order_by:
             text += " order by " + ", ".join(map(str, self.order_by))
         if self.limit is not None:

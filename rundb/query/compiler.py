@@ -206,6 +206,14 @@ def _output_name(dialect, header):
     return dialect.quote_identifier(_param(header).replace("\x00", "") or "_")
 
 
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,31}")
+
+
+def _id_prefix(value):
+    "True when *value* is a short run id: 8 to 31 hex characters (a full id has 32)."
+    return isinstance(value, str) and _HEX_PREFIX.fullmatch(value) is not None
+
+
 def _time_param(value):
     "A comparison value for a time attribute, in microseconds since the epoch."
     if value is None:
@@ -252,6 +260,7 @@ class _Compiler:
             ast.Attr: self._attr,
             ast.Flag: self._flag,
             ast.Name: self._name,
+            ast.Aggregate: self._aggregate,
         }
         self._conditions = {
             ast.Compare: self._compare,
@@ -377,6 +386,19 @@ class _Compiler:
             raw = _Expr("(SELECT a.value FROM run_attr a WHERE a.rid = r.rid AND a.name = ?)", (name,))
         return _Source(_Expr(self.dialect.json_value(raw.sql), raw.params), raw, _json)
 
+    def _aggregate(self, col):
+        if col.col is None:
+            expr = _Expr(self.dialect.aggregate("count", None))
+        else:
+            src = self.source(col.col)
+            inner = src.value
+            json = isinstance(col.col, ast.Flag) or (isinstance(col.col, (ast.Attr, ast.Name))
+                                                     and src.convert is _json)
+            expr = _Expr(self.dialect.aggregate(col.func, inner.sql, json=json), inner.params)
+        if col.func in ("std", "std_pop", "median"):
+            self.uses_regexp = True  # SQLite's are registered functions
+        return _Source(expr, expr)
+
     def _name(self, col):
         name = col.name
         if name in self.aliases:
@@ -428,6 +450,16 @@ class _Compiler:
             params.extend(x.params)
             params.append(str(node.value))
             return self.dialect.contains(x.sql)
+        if node.op in ("like", "ilike"):
+            self.uses_regexp = True  # SQLite's case-sensitive LIKE is a registered function
+            params.extend(x.params)
+            params.append(_param(str(node.value)))
+            return self.dialect.like(x.sql, ignore_case=node.op == "ilike")
+        if self._is_run_id(src) and _id_prefix(node.value) and node.op in ("=", "!="):
+            # A short id (8 or more hex characters) stands for every id it starts.
+            params.extend(x.params)
+            params.extend((len(node.value), node.value.lower()))
+            return f"substr({x.sql}, 1, ?) {node.op} ?"
         value = self._value(src, node.value)
         if value is None and node.op in ("=", "!="):
             params.extend(x.params)
@@ -435,6 +467,9 @@ class _Compiler:
         params.extend(x.params)
         params.append(value)
         return f"{x.sql} {node.op} ?"
+
+    def _is_run_id(self, src):
+        return src is self.run_columns["id"] or src is self.run_columns["parent"]
 
     def _in(self, node, params):
         src = self.source(node.col)
@@ -562,6 +597,8 @@ def compile(query, catalog, runs_where=None, runs_params=()):
 
         query = parse(query)
     compiler = _Compiler(catalog, use_joins=True)
+    if query.grouped:
+        return _compile_grouped(compiler, query, runs_where, runs_params)
     columns = [c for col in query.columns for c in compiler.expand(col)]
     headers = [col.header for col in columns]
 
@@ -617,6 +654,99 @@ def compile(query, catalog, runs_where=None, runs_params=()):
         limit_params.append(query.limit)
 
     params = (*select_params, *join_params, *where_params, *order_params, *limit_params)
+    sql = compiler.dialect.placeholders("\n".join(lines))
+    return Compiled(sql, params, headers, columns, compiler.uses_regexp, converters)
+
+
+def _where(compiler, query, runs_where, runs_params):
+    "(conditions, params) of the WHERE clause."
+    where_params, conditions = list(runs_params), []
+    if runs_where:
+        conditions.append(runs_where)
+    if query.where is not None:
+        aliases, compiler.aliases = compiler.aliases, {}  # WHERE cannot see output names
+        conditions.append(compiler.condition(query.where, where_params))
+        compiler.aliases = aliases
+    if len(conditions) > 1:
+        conditions = [f"({c})" for c in conditions]
+    return conditions, where_params
+
+
+def _compile_grouped(compiler, query, runs_where, runs_params):
+    """A query with ``group by`` or aggregates: one row per group (one row in all without
+    ``group by``), ``NULL`` where the run id stands in other queries. Every column must be
+    a group key or an aggregate; groups sort by their keys unless ordered."""
+    groups = []  # (column, source)
+    for col in query.group_by:
+        groups.append((col, compiler.source(col)))
+    group_sql = {src.output for _col, src in groups}
+
+    columns = [c for col in query.columns for c in compiler.expand(col)]
+    headers = [col.header for col in columns]
+    outputs, select_params, converters, types = ["NULL"], [], [], []
+    for i, col in enumerate(columns, 1):
+        src = compiler.source(col)
+        if not isinstance(col, ast.Aggregate) and src.output not in group_sql:
+            raise QueryError(
+                f"column {col.text(bare=False)!r} is neither in group by nor inside an "
+                f"aggregate (mean, std, count ...)")
+        outputs.append(f"{src.output.sql} AS {_output_name(compiler.dialect, col.header)}")
+        select_params.extend(src.output.params)
+        if src.convert is _flag_value:
+            # the flag's type is a group key too, so it is read beside its value
+            types.append(src.type_output)
+            converters.append((i, _flag_value, len(columns) + len(types)))
+        elif src.convert is not None and src.type_output is None:
+            converters.append((i, src.convert, None))
+        compiler.aliases.setdefault(col.header, src)
+    for type_ in types:
+        outputs.append(type_.sql)
+        select_params.extend(type_.params)
+    if len(outputs) > MAX_RESULT_COLUMNS:
+        raise QueryError(f"too many columns: {len(columns)} columns, more than the "
+                         f"{MAX_RESULT_COLUMNS} one query can return")
+
+    conditions, where_params = _where(compiler, query, runs_where, runs_params)
+
+    group_by, group_params = [], []
+    for _col, src in groups:
+        group_by.append(src.output.sql)
+        group_params.extend(src.output.params)
+        if src.convert is _flag_value:
+            group_by.append(src.type_output.sql)
+            group_params.extend(src.type_output.params)
+
+    having_params, having = [], None
+    if query.having is not None:
+        having = compiler.condition(query.having, having_params)
+
+    order_params, order = [], []
+    # then the group keys, so that ties come in a stable order
+    items = [*query.order_by, *(ast.Order(col) for col, _src in groups)]
+    for item in items:
+        x = compiler.source(item.col).value
+        order_params.extend(x.params)
+        order.append(f"{x.sql} {'DESC' if item.desc else 'ASC'} NULLS LAST")
+
+    lines = ["SELECT " + ", ".join(outputs), "FROM run r"]
+    join_params = []
+    for _alias, clause in compiler.joins.values():
+        lines.append(clause.sql)
+        join_params.extend(clause.params)
+    if conditions:
+        lines.append("WHERE " + " AND ".join(conditions))
+    if group_by:
+        lines.append("GROUP BY " + ", ".join(group_by))
+    if having is not None:
+        lines.append("HAVING " + having)
+    if order:
+        lines.append("ORDER BY " + ", ".join(order))
+    limit_params = []
+    if query.limit is not None:
+        lines.append("LIMIT ?")
+        limit_params.append(query.limit)
+    params = (*select_params, *join_params, *where_params, *group_params, *having_params,
+              *order_params, *limit_params)
     sql = compiler.dialect.placeholders("\n".join(lines))
     return Compiled(sql, params, headers, columns, compiler.uses_regexp, converters)
 

@@ -52,6 +52,17 @@ class Dialect:
         """INSERT of *columns*; on a *conflict* of those columns, update *update*."""
         raise NotImplementedError
 
+    def aggregate(self, func, expr, json=False):
+        """The cross-run aggregate *func* (``rundb.query.ast.AGGREGATES``) over *expr*
+        (None: ``count(*)``); ``json``: *expr* is a flag or attribute value, of any type,
+        of which only numbers count (except for ``count``)."""
+        raise NotImplementedError
+
+    def like(self, expr, ignore_case=False):
+        """SQL ``LIKE`` of the text of *expr* against one parameter (``%``, ``_``),
+        case-sensitive unless ``ignore_case`` (``ilike``)."""
+        raise NotImplementedError
+
     def register_functions(self, conn):
         """Make the functions compiled SQL calls available on the connection *conn*."""
         raise NotImplementedError

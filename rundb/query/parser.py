@@ -67,11 +67,77 @@ class _Grammar:
                     | START_FILTER expr
                     | START_COLUMNS SELECT columns""")
     def p_start(self, p):
+        if p.slice[1].type == "START_FILTER":
+            _no_aggregates(p, p[2], "a filter")
         p[0] = p[len(p) - 1]
 
-    @_rule("query : SELECT columns where order_by limit")
+    @_rule("query : SELECT columns where group_by order_by limit")
     def p_query(self, p):
-        p[0] = ast.Query(tuple(p[2]), p[3], tuple(p[4]), p[5])
+        _no_aggregates(p, p[3], "where (filter groups with having)")
+        group_by, having = p[4]
+        p[0] = ast.Query(tuple(p[2]), p[3], tuple(p[5]), p[6], tuple(group_by), having)
+
+    @_rule("""group_by : WORD BY group_items having
+                       | empty""")
+    def p_group_by(self, p):
+        # `group` and `having` are words, not keywords, so no column name changes meaning.
+        if len(p) == 2:
+            p[0] = ([], None)
+            return
+        _expect_word(p, 1, "group")
+        p[0] = (p[3], p[4])
+
+    @_rule("""group_items : colspec
+                          | group_items COMMA colspec""")
+    def p_group_items(self, p):
+        col = p[len(p) - 1]
+        if isinstance(col, ast.Aggregate):
+            text = p.lexer.lexdata
+            raise QueryError(f"cannot group by the aggregate {col.body}", text=text,
+                             pos=col.pos, line=line_of(text, col.pos))
+        p[0] = [col] if len(p) == 2 else _append(p[1], col)
+
+    @_rule("""having : WORD expr
+                     | empty""")
+    def p_having(self, p):
+        if len(p) == 2:
+            p[0] = None
+            return
+        _expect_word(p, 1, "having")
+        p[0] = p[2]
+
+    @_rule("""colspec : WORD LPAREN arguments RPAREN
+                      | qualifier LPAREN arguments RPAREN""")
+    def p_colspec_aggregate(self, p):
+        func = p[1].lower()
+        func = "mean" if func == "avg" else func
+        if func not in ast.AGGREGATES:
+            raise _error(p, 1, f"unknown function {p[1]!r}: expected one of "
+                               f"{', '.join(ast.AGGREGATES)}")
+        args = p[3]
+        if len(args) != 1:
+            raise _error(p, 1, f"{func}() takes one column, not {len(args)}")
+        col = args[0]
+        if isinstance(col, ast.Aggregate):
+            raise QueryError(f"{func}() cannot take the aggregate {col.body}",
+                             text=p.lexer.lexdata, pos=col.pos, line=line_of(p.lexer.lexdata, col.pos))
+        if isinstance(col, ast.Name) and col.name == "*":
+            if func != "count":
+                raise _error(p, 1, f"{func}(*) is not a column: only count(*) takes *")
+            col = None
+        elif isinstance(col, ast.Name):
+            col = ast.Scalar(col.name, pos=col.pos)  # a bare word is a scalar, as in select
+        p[0] = ast.Aggregate(func, col, pos=p.lexpos(1))
+
+    @_rule("""colspec : WORD LPAREN RPAREN
+                      | qualifier LPAREN RPAREN""")
+    def p_colspec_aggregate_empty(self, p):
+        raise _error(p, 1, f"{p[1]}() needs a column (count(*) counts runs)")
+
+    @_rule("""arguments : colspec
+                        | arguments COMMA colspec""")
+    def p_arguments(self, p):
+        p[0] = [p[1]] if len(p) == 2 else _append(p[1], p[3])
 
     @_rule("""columns : column
                       | columns COMMA column""")
@@ -239,6 +305,9 @@ class _Grammar:
                     pos=pos,
                     line=line_of(text, pos),
                 ) from None
+        elif isinstance(p[1], ast.Attr) and p[1].name in ("id", "parent") and not isinstance(
+                value, str) and value is not None:
+            value = raw  # a run id is text, even when it reads as a number (12345678)
         p[0] = ast.Compare(p[1], op, value, pos=p[1].pos)
 
     @_rule("""operator : EQ
@@ -275,6 +344,15 @@ class _Grammar:
         # Guild's `loss is undefined` / `is not undefined`: the same as `is [not] null`.
         _expect_word(p, len(p) - 1, "undefined")
         p[0] = ast.IsNull(p[1], negate=len(p) == 5, pos=p[1].pos)
+
+    @_rule("expr : colspec WORD value")
+    def p_expr_like(self, p):
+        # SQL's `like` / `ilike` (% and _ wildcards; ilike ignores case), as words.
+        op = p[2].lower()
+        if op not in ("like", "ilike"):
+            _expect_word(p, 2, "like")
+        value, raw, _pos = p[3]
+        p[0] = ast.Compare(p[1], op, value if isinstance(value, str) else raw, pos=p[1].pos)
 
     @_rule("expr : colspec CONTAINS value")
     def p_expr_contains(self, p):
@@ -322,6 +400,27 @@ class _Grammar:
             pos=tok.lexpos,
             line=line_of(text, tok.lexpos),
         )
+
+
+def _aggregates(expr):
+    "The aggregate columns an expression reads."
+    if expr is None:
+        return []
+    if isinstance(expr, (ast.And, ast.Or)):
+        return _aggregates(expr.left) + _aggregates(expr.right)
+    if isinstance(expr, ast.Not):
+        return _aggregates(expr.expr)
+    col = getattr(expr, "col", None)
+    return [col] if isinstance(col, ast.Aggregate) else []
+
+
+def _no_aggregates(p, expr, where):
+    found = _aggregates(expr)
+    if found:
+        text = p.lexer.lexdata
+        pos = found[0].pos
+        raise QueryError(f"aggregate {found[0].body} is not allowed in {where}",
+                         text=text, pos=pos, line=line_of(text, pos))
 
 
 def _expect_word(p, n, word):
