@@ -147,7 +147,7 @@ def test_headers_read_as_written():
     ("select nosuch(x)", "unknown function 'nosuch'", 7),
     ("select mean(*)", "mean(*) is not a column", 7),
     ("select mean(std(x))", "mean() cannot take the aggregate std(x)", 12),
-    ("select =C group loss", "unexpected token 'loss'", 16),
+    ("select =C group loss", "unexpected token 'group'", 10),
 ])
 def test_bad_input_is_a_query_error_with_position(text, message, pos):
     with pytest.raises(QueryError) as e:

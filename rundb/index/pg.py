@@ -124,6 +124,9 @@ class PgConnection:
     def create_function(self, *args, **kwargs):
         pass  # the PostgreSQL dialect needs no client-side functions
 
+    def create_aggregate(self, *args, **kwargs):
+        pass  # nor aggregates: stddev_samp, percentile_cont are the server's
+
     def cursor(self):
         return PgCursor(self)
 

@@ -52,6 +52,7 @@ tokens = (
     "GT",
     "TILDE",
     "LIST",
+    "GROUP",
     *START_TOKENS,
 )
 
@@ -63,6 +64,8 @@ _WORDCHAR = r"""(?:[^\s,'"()=<>!~]|!(?!=))"""
 _WORD = _WORDCHAR + "+"
 # '=' starts a flag only at the start of a word, so 'lr=0.1' is a comparison.
 _AT_WORD_START = r"(?<![^\s,(])"
+
+_BY = re.compile(r"\s+by(?![^\s,'\"()=<>!~])", re.IGNORECASE)
 
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _INT_RE = re.compile(r"[-+]?[0-9]+")
@@ -120,6 +123,9 @@ class _Rules:
     @lex.TOKEN(_WORD)
     def t_WORD(self, t):
         t.type = RESERVED.get(t.value.lower(), "WORD")
+        if t.type == "WORD" and t.value.lower() == "group" and _BY.match(t.lexer.lexdata, t.lexpos + 5):
+            # `group` is a keyword only before `by`: a column may still be called group
+            t.type = "GROUP"
         return t
 
     def t_error(self, t):

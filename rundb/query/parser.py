@@ -77,15 +77,12 @@ class _Grammar:
         group_by, having = p[4]
         p[0] = ast.Query(tuple(p[2]), p[3], tuple(p[5]), p[6], tuple(group_by), having)
 
-    @_rule("""group_by : WORD BY group_items having
+    @_rule("""group_by : GROUP BY group_items having
                        | empty""")
     def p_group_by(self, p):
-        # `group` and `having` are words, not keywords, so no column name changes meaning.
-        if len(p) == 2:
-            p[0] = ([], None)
-            return
-        _expect_word(p, 1, "group")
-        p[0] = (p[3], p[4])
+        # `group` is a keyword only before `by`, and `having` only after a group by (a
+        # word there), so no column name changes meaning.
+        p[0] = ([], None) if len(p) == 2 else (p[3], p[4])
 
     @_rule("""group_items : colspec
                           | group_items COMMA colspec""")
