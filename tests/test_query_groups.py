@@ -214,3 +214,22 @@ def test_cross_validation_in_one_query(cli, home, project, tmp_path):
     data = json.loads(cli("query", text, "--json").stdout)
     assert [d["count(*)"] for d in data] == [5, 5]
     assert "mean(val_acc)" in cli("query", text).stdout
+
+
+# --- column patterns ---------------------------------------------------------------------
+
+
+def test_glob_patterns_expand_in_catalog_order(conn):  # noqa: F811
+    catalog = load_catalog(conn, _dialect(conn))
+    assert compile("select =l*, losses/*", catalog).headers == ["lr", "layers", "losses/a", "losses/b"]
+    assert compile("select =lay*", catalog).headers == ["layers"]
+    assert compile("select nothing_*", catalog).headers == []
+    # a regex key keeps working
+    assert compile("select losses/.+", catalog).headers == ["losses/a", "losses/b"]
+
+
+def test_a_pattern_matching_nothing_is_a_warning_naming_it(cli, home, warnings_log):
+    result = cli("query", "select .id, nothing_*, =opt_*")
+    assert result.exit_code == 0, result.output
+    assert warnings_log() == ["WARNING: no scalar matches the pattern 'nothing_*'",
+                              "WARNING: no flag matches the pattern 'opt_*'"]

@@ -134,6 +134,18 @@ def test_kfold_example_gives_mean_and_std_per_lr(home, runs):
     assert got[0.001]["sample_std_acc"] == pytest.approx(0.0625 * 2 ** 0.5)
 
 
+def test_kfold_example_keeps_other_batches_apart(home, index, runs):
+    # Issue 19: grouping on `parent IS NOT NULL` mixed in the trials of another batch.
+    other = make_run(home, index, "train+", {})
+    make_run(home, index, "train", {"lr": 0.01, "fold": 0}, {"acc": curve(0.0)}, parent=other.id)
+    [statement] = [b for b in doc_sql_blocks() if "std_acc" in b]
+    headers, rows = api.sql_query(home, statement)
+    first = [r for r in runs if r.op == "train+"][0]
+    got = {row[0]: dict(zip(headers, row)) for row in rows if row[-1] == first.id[:8]}
+    assert got[0.01]["trials"] == 2
+    assert got[0.01]["mean_acc"] == pytest.approx(0.8125)
+
+
 @pytest.mark.backends
 def test_best_run_per_op_example(home, runs):
     headers, rows = api.sql_query(home, doc_sql_blocks()[0])

@@ -17,6 +17,7 @@ def unknown_column(col, catalog):
     >>> unknown_column(Flag("lr"), c) is None, unknown_column(Scalar("val_.+"), c) is None
     (True, True)
     """
+    import fnmatch
     import re
 
     from . import ast
@@ -24,6 +25,16 @@ def unknown_column(col, catalog):
     scalars = sorted({k.name for k in catalog.scalar_keys})
     flags = sorted(catalog.flag_names)
     attrs = sorted({*RUN_ATTRS, *catalog.attr_names})
+    from .compiler import is_glob
+
+    if isinstance(col, ast.Scalar) and not catalog.keys_named(col.key) and is_glob(col.key):
+        if any(fnmatch.fnmatchcase(n, col.key) for n in scalars):
+            return None
+        return f"no scalar matches the pattern '{col.key}'"
+    if isinstance(col, ast.Flag) and col.name not in catalog.flag_names and is_glob(col.name):
+        if any(fnmatch.fnmatchcase(n, col.name) for n in flags):
+            return None
+        return f"no flag matches the pattern '{col.name}'"
     if isinstance(col, ast.Scalar):
         if catalog.keys_named(col.key):
             return None

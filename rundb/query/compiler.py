@@ -31,6 +31,7 @@ travel as ``?`` parameters.
 (7, 0.01, 1, 0.3)
 """
 
+import fnmatch
 import functools
 import json
 import math
@@ -182,6 +183,19 @@ _STATS = {
 _REGEX_CHARS = set(".^$*+?{}[]|()\\")
 
 
+def is_glob(name):
+    """True when a column name is a glob pattern (``val_*``, ``opt_?``): a ``*`` or ``?``
+    that does not follow a regex atom (``.*``, ``x+?``), and no other regex syntax, so
+    that regex keys (``losses/.+``, ``.*acc``) keep their meaning.
+
+    >>> [is_glob(k) for k in ("val_*", "opt_?", "losses/.+", ".*acc", "loss", "a[12]*")]
+    [True, True, False, False, False, False]
+    """
+    if not re.search(r"(?<![.)\]}*+?\\])[*?]", name):
+        return False
+    return not set("^$+{}|()\\").intersection(name) and ".*" not in name
+
+
 def _regex(key):
     "The compiled pattern a scalar key stands for, or None if it is a plain name."
     if not _REGEX_CHARS.intersection(key):
@@ -277,8 +291,18 @@ class _Compiler:
         """The columns a select-list column stands for: a regex key the catalog does not
         know as a name expands to every matching key name (an alias is kept only when
         there is exactly one)."""
+        if isinstance(col, ast.Flag) and col.name not in self.catalog.flag_names \
+                and is_glob(col.name):
+            names = [n for n in self.catalog.flag_names if fnmatch.fnmatchcase(n, col.name)]
+            alias = col.alias if len(names) == 1 else None
+            return [replace(col, name=name, alias=alias) for name in names]
         if not isinstance(col, ast.Scalar) or self.catalog.keys_named(col.key):
             return [col]
+        if is_glob(col.key):
+            names = list(dict.fromkeys(k.name for k in self.catalog.scalar_keys
+                                       if fnmatch.fnmatchcase(k.name, col.key)))
+            alias = col.alias if len(names) == 1 else None
+            return [replace(col, key=name, alias=alias) for name in names]
         pattern = _regex(col.key)
         if pattern is None:
             return [col]

@@ -53,6 +53,8 @@ tokens = (
     "TILDE",
     "LIST",
     "GROUP",
+    "LIKE",
+    "ILIKE",
     *START_TOKENS,
 )
 
@@ -66,6 +68,10 @@ _WORD = _WORDCHAR + "+"
 _AT_WORD_START = r"(?<![^\s,(])"
 
 _BY = re.compile(r"\s+by(?![^\s,'\"()=<>!~])", re.IGNORECASE)
+
+_VALUE_NEXT = re.compile(
+    r"\s+(?!(?:where|order|group|having|limit|as|and|or|asc|desc)(?![^\s,'\"()=<>!~]))"
+    r"[^\s,()=<>!~]", re.IGNORECASE)
 
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _INT_RE = re.compile(r"[-+]?[0-9]+")
@@ -126,6 +132,10 @@ class _Rules:
         if t.type == "WORD" and t.value.lower() == "group" and _BY.match(t.lexer.lexdata, t.lexpos + 5):
             # `group` is a keyword only before `by`: a column may still be called group
             t.type = "GROUP"
+        elif t.type == "WORD" and t.value.lower() in ("like", "ilike") and _VALUE_NEXT.match(
+                t.lexer.lexdata, t.lexpos + len(t.value)):
+            # an operator only before a value: a column may still be called like
+            t.type = t.value.upper()
         return t
 
     def t_error(self, t):

@@ -342,12 +342,11 @@ class _Grammar:
         _expect_word(p, len(p) - 1, "undefined")
         p[0] = ast.IsNull(p[1], negate=len(p) == 5, pos=p[1].pos)
 
-    @_rule("expr : colspec WORD value")
+    @_rule("""expr : colspec LIKE value
+                   | colspec ILIKE value""")
     def p_expr_like(self, p):
-        # SQL's `like` / `ilike` (% and _ wildcards; ilike ignores case), as words.
+        # SQL's `like` / `ilike` (% and _ wildcards; ilike ignores case).
         op = p[2].lower()
-        if op not in ("like", "ilike"):
-            _expect_word(p, 2, "like")
         value, raw, _pos = p[3]
         p[0] = ast.Compare(p[1], op, value if isinstance(value, str) else raw, pos=p[1].pos)
 
