@@ -7,6 +7,8 @@ the index's SQL dialect. Also how users name scalars (``loss``, ``val#acc``).
 
 from dataclasses import dataclass, field
 
+from .run import RUN_ATTRS  # noqa: F401 - defined with the run record
+
 #: Prefix of scalars parsed from a run's output or logged through the Python API.
 OUTPUT_PREFIX = ".rundb"
 
@@ -46,31 +48,6 @@ class ScalarKey:
         return scalar_key_name(self.prefix, self.tag)
 
 
-#: Attributes every run has as a column of the ``run`` table (plus derived ones).
-RUN_ATTRS = (
-    "id",
-    "short_id",
-    "run",
-    "op",
-    "operation",
-    "status",
-    "created",
-    "started",
-    "stopped",
-    "time",
-    "exit_status",
-    "label",
-    "comment",
-    "marked",
-    "parent",
-    "sourcecode",
-    "sourcecode_digest",
-    "host",
-    "user",
-    "pid",
-    "tags",
-    "deleted",
-)
 
 
 @dataclass

@@ -20,6 +20,37 @@ OUTPUT_FILE = "output"
 
 _NOT_IN_META = ("dir", "deleted", "rid")
 
+#: The run record's columns in the index's ``run`` table (after its key ``rid``), in table
+#: order, each with its kind (text, int, time in microseconds, bool as 0/1). The one
+#: definition the index reader and writer, the query compiler's attributes and the
+#: notebook's fields are derived from. ``home`` is no Run field: the home holding the run
+#: directory (from ``Run.dir``), kept for a shared index.
+RUN_COLUMNS = {
+    "id": "text",
+    "op": "text",
+    "status": "text",
+    "created": "time",
+    "started": "time",
+    "stopped": "time",
+    "exit_status": "int",
+    "label": "text",
+    "comment": "text",
+    "marked": "bool",
+    "parent": "text",
+    "sourcecode_digest": "text",
+    "host": "text",
+    "user": "text",
+    "pid": "int",
+    "deleted": "bool",
+    "home": "text",
+}
+
+#: Attributes a query computes from those columns (and the run's tags).
+DERIVED_ATTRS = ("short_id", "run", "operation", "time", "sourcecode", "tags")
+
+#: Attributes every run has in queries: each column but ``home``, and the derived ones.
+RUN_ATTRS = (*(name for name in RUN_COLUMNS if name != "home"), *DERIVED_ATTRS)
+
 
 def now_us():
     """Current time as integer microseconds since the epoch."""

@@ -5,16 +5,14 @@ import json
 import os
 
 from ..catalog import Catalog, ScalarKey
-from ..run import Run, process_gone
+from ..run import RUN_COLUMNS, Run, process_gone
 from ..validate import run_path_or_none
 from . import writer
 from ..catalog import decode_scalar
 from .writer import decode_flag
 
-_RUN_FIELDS = (
-    "rid, id, op, status, created, started, stopped, exit_status, label, comment, "
-    "marked, parent, sourcecode_digest, host, user, pid, deleted, home"
-)
+_RUN_FIELDS = ", ".join(("rid", *RUN_COLUMNS))  # rundb.run.RUN_COLUMNS, after the key
+_HOME = 1 + list(RUN_COLUMNS).index("home")
 
 #: Newest first; rid breaks ties between runs created in the same microsecond.
 NEWEST_FIRST = "r.created DESC, r.rid DESC"
@@ -50,7 +48,7 @@ def load_runs(index, rids, details=True):
     for chunk in _chunks(rids):
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(f"SELECT {_RUN_FIELDS} FROM run WHERE rid IN ({marks})", chunk):
-            by_rid[row[0]] = _run_from_row(row, (shared and row[-1]) or home)
+            by_rid[row[0]] = _run_from_row(row, (shared and row[_HOME]) or home)
     if details:
         for rid, flags in load_flags(index, rids).items():
             by_rid[rid].flags = flags
@@ -68,15 +66,13 @@ def load_runs(index, rids, details=True):
 
 
 def _run_from_row(row, home):
-    (rid, id_, op, status, created, started, stopped, exit_status, label, comment,
-     marked, parent, digest, host, user, pid, deleted, _run_home) = row
-    run = Run(
-        id=id_, op=op, status=status, created=created, started=started, stopped=stopped,
-        exit_status=exit_status, label=label, comment=comment, marked=bool(marked),
-        parent=parent, sourcecode_digest=digest, host=host, user=user, pid=pid,
-        # None for an id rundb cannot have made (a hostile index): no path is built from it.
-        dir=run_path_or_none(home, id_, bool(deleted)), deleted=bool(deleted),
-    )
+    rid, *values = row
+    fields = dict(zip(RUN_COLUMNS, values))
+    del fields["home"]
+    deleted = bool(fields.pop("deleted"))
+    fields["marked"] = bool(fields["marked"])
+    # dir is None for an id rundb cannot have made (a hostile index): no path is built from it.
+    run = Run(**fields, dir=run_path_or_none(home, fields["id"], deleted), deleted=deleted)
     run.rid = rid
     return run
 

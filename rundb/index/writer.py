@@ -9,28 +9,11 @@ import json
 import os
 from itertools import repeat
 
-from ..run import Run
+from ..run import RUN_COLUMNS, Run
 from ..tfevents import series_from_points
 
-_RUN_COLUMNS = (
-    "id",
-    "op",
-    "status",
-    "created",
-    "started",
-    "stopped",
-    "exit_status",
-    "label",
-    "comment",
-    "marked",
-    "parent",
-    "sourcecode_digest",
-    "host",
-    "user",
-    "pid",
-    "deleted",
-    "home",  # the home holding the run directory (from Run.dir), for a shared index
-)
+#: The ``run`` table's columns (rundb.run.RUN_COLUMNS), written in this order.
+_RUN_COLUMNS = tuple(RUN_COLUMNS)
 
 #: Run fields that live in the ``run`` table and may be updated.
 UPDATABLE = frozenset(_RUN_COLUMNS) - {"id", "created", "home"}

@@ -21,7 +21,9 @@ except ImportError as e:  # pragma: no cover - pandas is in requirements.txt
 from .. import api
 from ..errors import RunNotFound
 from ..home import META_DIR
+from ..run import RUN_COLUMNS
 
+#: a runs frame's columns, query attributes of the run record (rundb.run.RUN_ATTRS)
 RUNS_COLUMNS = ["run", "operation", "started", "status", "label"]
 SCALARS_COLUMNS = [
     "run", "prefix", "tag", "first_val", "first_step", "last_val", "last_step",
@@ -41,12 +43,11 @@ class Run:
     attributes on first use); :meth:`refresh` reads them again from the index.
     """
 
+    #: attribute name -> field of the record: every run column (rundb.run.RUN_COLUMNS)
+    #: but ``home`` and ``deleted``, and Guild's names for two of them.
     _FIELDS = {
-        "id": "id", "op": "op", "operation": "op", "status": "status", "label": "label",
-        "flags": "flags", "tags": "tags", "started": "started", "stopped": "stopped",
-        "exit_status": "exit_status", "created": "created", "initialized": "created",
-        "comment": "comment", "marked": "marked", "parent": "parent", "pid": "pid",
-        "host": "host", "user": "user", "sourcecode_digest": "sourcecode_digest",
+        **{name: name for name in RUN_COLUMNS if name not in ("home", "deleted")},
+        "operation": "op", "initialized": "created", "flags": "flags", "tags": "tags",
     }
 
     _DETAILS = ("flags", "tags")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from ..errors import QueryError
+from .. import run as run_record
 from ..catalog import RUN_ATTRS, decode_scalar
 from . import ast
 
@@ -128,29 +129,22 @@ def _run_column(sql, convert=None, kind=""):
     return _Source(expr, expr, convert, kind=kind)
 
 
-#: Attributes read from the ``run`` table (every name in ``catalog.RUN_ATTRS``); the
-#: dialect-dependent ones are added by :func:`_run_columns`.
+_CONVERT = {"time": (_utc, "time"), "bool": (_bool, "")}
+
+#: Attributes read from the ``run`` table (every name in ``rundb.run.RUN_ATTRS``): its
+#: columns (rundb.run.RUN_COLUMNS) and the derived ones; the dialect-dependent ones
+#: (``user``, ``tags``) are added by :func:`_run_columns`.
 RUN_COLUMNS = {
-    "id": _run_column("r.id"),
+    **{
+        name: _run_column("r." + name, *_CONVERT.get(kind, (None, "")))
+        for name, kind in run_record.RUN_COLUMNS.items()
+        if name not in ("home", "user")
+    },
     "short_id": _run_column("substr(r.id, 1, 8)"),
     "run": _run_column("substr(r.id, 1, 8)"),
-    "op": _run_column("r.op"),
     "operation": _run_column("r.op"),
-    "status": _run_column("r.status"),
-    "created": _run_column("r.created", _utc, "time"),
-    "started": _run_column("r.started", _utc, "time"),
-    "stopped": _run_column("r.stopped", _utc, "time"),
     "time": _run_column("(r.stopped - r.started) / 1000000.0"),
-    "exit_status": _run_column("r.exit_status"),
-    "label": _run_column("r.label"),
-    "comment": _run_column("r.comment"),
-    "marked": _run_column("r.marked", _bool),
-    "parent": _run_column("r.parent"),
     "sourcecode": _run_column("substr(r.sourcecode_digest, 1, 8)"),
-    "sourcecode_digest": _run_column("r.sourcecode_digest"),
-    "host": _run_column("r.host"),
-    "pid": _run_column("r.pid"),
-    "deleted": _run_column("r.deleted", _bool),
 }
 
 
