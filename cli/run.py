@@ -72,9 +72,8 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         _test_output_scalars(plan, test_output_scalars)
         return
     from rundb.flagvals import parse_flag_assigns
-    from rundb.ops.trials import split_batch_files
 
-    batch_files, assigns = split_batch_files(assigns)
+    batch_files, assigns = api.split_batch_files(assigns)
     flags = api.resolve_flags(plan, assigns, force=force_flags)
     batch = api.plan_batch(
         plan, flags, batch_files=batch_files, optimizer=optimizer, optimize=optimize,
@@ -91,9 +90,7 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
     if max_trials is not None:
         click.echo("WARNING: not a batch run - ignoring --max-trials", err=True)
     if print_cmd:
-        from rundb.ops.plan import command
-
-        click.echo(shlex.join(command(plan, flags)))
+        click.echo(shlex.join(api.command_line(plan, flags)))
         return
     if needed and _skip_needed(home, plan, flags):
         return
@@ -109,20 +106,17 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
 
 
 def _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, save_trials):
-    from rundb.ops.batch import preset_trials, preview
-    from rundb.ops.trials import format_trials_table, write_trials_csv
-
     if print_cmd and batch.sequential:
         raise click.ClickException("optimizer does not support printing trials command")
     if print_trials:
-        click.echo(format_trials_table(preset_trials(batch)))
+        click.echo(api.trials_table(batch))
         return
     if save_trials:
         click.echo(f"Saving trials to {save_trials}", err=True)
-        write_trials_csv(preset_trials(batch), save_trials)
+        api.save_trials(batch, save_trials)
         return
     if not yes:
-        click.echo("\n".join(preview(batch)), err=True)
+        click.echo("\n".join(api.batch_preview(batch)), err=True)
         if not confirm("Continue?"):
             raise click.exceptions.Exit(1)
     finished = api.run_batch(home, batch, label=label, tags=tags, echo=not quiet)
@@ -131,15 +125,13 @@ def _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, sa
 
 
 def _skip_needed(home, plan, flags):
-    from rundb.api.selection import RunFilter
-
-    for run in api.runs(home, flt=RunFilter(statuses=["completed"])):
-        if run.op == plan.name and run.flags == flags:
-            click.echo("Skipping because the following runs match this operation "
-                       "(--needed specified):", err=True)
-            click.echo(f"  [{run.short_id}]  {run.op}  {run.status}  {run.label}", err=True)
-            return True
-    return False
+    run = api.needed_run(home, plan, flags)
+    if run is None:
+        return False
+    click.echo("Skipping because the following runs match this operation "
+               "(--needed specified):", err=True)
+    click.echo(f"  [{run.short_id}]  {run.op}  {run.status}  {run.label}", err=True)
+    return True
 
 
 def _split(ctx, args):
@@ -186,14 +178,9 @@ def _op_help(plan):
 
 
 def _test_output_scalars(plan, path):
-    from rundb.ops.operation import output_scalars_for
-    from rundb.outputscalars import OutputScalarParser, test_output_scalars
-
-    config = output_scalars_for(plan)
-    parser = OutputScalarParser.from_config(config if config is not None else [])
     if path == "-":
         text = sys.stdin.read()
     else:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    click.echo(test_output_scalars(text.splitlines(), parser), nl=False)
+    click.echo(api.output_scalars_test(plan, text.splitlines()), nl=False)

@@ -324,3 +324,20 @@ def test_home_inside_the_project_keeps_history(runner, project):
         "Found 2 previous trial(s) for use in optimization",
         "Found 3 previous trial(s) for use in optimization",
     ]
+
+
+@pytest.mark.slow
+def test_needed_matches_the_operation_and_flags_in_the_index(cli, home, say):
+    """``--needed`` (api.needed_run) asks the index for completed runs of the operation
+    and compares only their flags; a deleted run or other flags do not count."""
+    assert cli("run", "say.py", "msg=a", "-y", "-q").exit_code == 0
+    assert cli("run", "say.py", "msg=b", "-y", "-q").exit_code == 0
+    plan = api.plan_run("say.py", cwd=str(say))
+    found = api.needed_run(home, plan, api.resolve_flags(plan, ["msg=b"]))
+    newest = api.runs(home)[0]
+    assert found is not None and found.id == newest.id and found.op == "say.py"
+    assert api.needed_run(home, plan, api.resolve_flags(plan, ["msg=c"])) is None
+    assert cli("runs", "delete", newest.id[:8], "-y").exit_code == 0
+    assert api.needed_run(home, plan, api.resolve_flags(plan, ["msg=b"])) is None
+    result = cli("run", "say.py", "msg=b", "--needed", "-y", "-q")
+    assert result.exit_code == 0 and "Skipping" not in result.stderr

@@ -36,8 +36,10 @@ module             functions
 import importlib
 
 _AREAS = {
-    "running": ("plan_run", "operations", "resolve_flags", "run"),
-    "batch": ("plan_batch", "run_batch"),
+    "running": ("plan_run", "operations", "resolve_flags", "run", "command_line", "needed_run",
+                "output_scalars_test"),
+    "batch": ("plan_batch", "run_batch", "split_batch_files", "batch_preview", "trials_table",
+              "save_trials"),
     "listing": ("runs", "runs_brief", "count_runs", "run_info", "scalar_summaries",
                 "select_run_ids", "runs_by_id", "scalar_points", "run_scalar_points",
                 "run_times", "run_positions"),

@@ -17,3 +17,36 @@ def run_batch(home, batch, label=None, tags=(), echo=True):
 
     with open_home_index(home, write=True) as index:
         return run_batch(home, index, batch, label=label, tags=tags, echo=echo)
+
+
+def split_batch_files(args):
+    """``(batch files, other args)`` of ``rundb run`` args (``@FILE`` names a batch file)."""
+    from ..ops.trials import split_batch_files
+
+    return split_batch_files(args)
+
+
+def batch_preview(batch):
+    """The lines shown before a batch starts, asking to continue."""
+    from ..ops.batch import preview
+
+    return preview(batch)
+
+
+def trials_table(batch):
+    """The ``--print-trials`` table of a batch whose trials are known before it runs.
+
+    :raises BatchError: for an optimizer that suggests trials as it goes.
+    """
+    from ..ops.batch import preset_trials
+    from ..ops.trials import format_trials_table
+
+    return format_trials_table(preset_trials(batch))
+
+
+def save_trials(batch, path):
+    """Write a batch's trials to ``path`` as a CSV batch file (``--save-trials``)."""
+    from ..ops.batch import preset_trials
+    from ..ops.trials import write_trials_csv
+
+    write_trials_csv(preset_trials(batch), path)

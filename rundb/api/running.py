@@ -43,3 +43,29 @@ def run(home, plan, flags, label=None, tags=(), echo=True, random_seed=None):
     with open_home_index(home, write=True) as index:
         return run_once(home, index, plan, flags, label=label, tags=tags, echo=echo,
                         random_seed=random_seed)
+
+
+def command_line(plan, flags):
+    """The command ``plan`` would run with ``flags`` (``--print-cmd``), as an argv list."""
+    from ..ops.plan import command
+
+    return command(plan, flags)
+
+
+def needed_run(home, plan, flags):
+    """A completed run of ``plan``'s operation with exactly ``flags`` (the newest), else
+    None: ``--needed`` skips running it again."""
+    from ..ops.batch import completed_match
+
+    with open_home_index(home) as index:
+        return completed_match(index, plan.name, flags)
+
+
+def output_scalars_test(plan, lines):
+    """How ``plan``'s output-scalar patterns parse ``lines`` (``--test-output-scalars``)."""
+    from ..ops.operation import output_scalars_for
+    from ..outputscalars import OutputScalarParser, test_output_scalars
+
+    config = output_scalars_for(plan)
+    parser = OutputScalarParser.from_config(config if config is not None else [])
+    return test_output_scalars(lines, parser)

@@ -387,10 +387,20 @@ def _scope(index, batch, batch_run):
 
 
 def _already_done(index, op, flags):
+    return completed_match(index, op, flags) is not None
+
+
+def completed_match(index, op, flags):
+    """The newest completed, not deleted run of ``op`` whose flags equal ``flags``, else
+    None. SQL picks the operation's completed runs; only their flags are compared."""
     from ..index.conditions import completed_runs_of
 
     rids = reader.run_rids(index, *completed_runs_of(op))
-    return any(f == flags for f in reader.load_flags(index, rids).values())
+    by_rid = reader.load_flags(index, rids)
+    for rid in rids:
+        if by_rid[rid] == flags:
+            return reader.load_runs(index, [rid], details=False)[0]
+    return None
 
 
 def _stage_rest(batch, batch_run, done, base, label, tags, create_trial):
