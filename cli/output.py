@@ -3,12 +3,12 @@
 Data goes to stdout; messages (``Wrote N row(s) to PATH``) go to stderr.
 """
 
-import csv
-import io
 import json
 import sys
 
 import click
+
+from rundb.csvtext import csv_text
 
 SCALAR = "scalar"
 
@@ -116,21 +116,6 @@ def _cell(value, kind):
 
         return encode_flag_value(value)
     return str(value)
-
-
-def csv_text(headers, rows):
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(headers)
-    for row in rows:
-        w.writerow(["" if v is None else _csv_cell(v) for v in row])
-    return buf.getvalue()
-
-
-def _csv_cell(v):
-    if isinstance(v, (list, dict)):
-        return json.dumps(v)
-    return v
 
 
 def json_text(headers, rows):

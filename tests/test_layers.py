@@ -99,3 +99,19 @@ def test_each_migration_commits_on_its_own(tmp_path):
     assert "run" in tables and "extra" not in tables
     conn.close()
     db.open_index(path).close()  # the real schema opens it as it is
+
+
+def test_one_csv_writer():
+    """Every CSV rundb writes (command tables, `sql`, export, batch files) goes through
+    rundb/csvtext.py."""
+    import doctest
+
+    from rundb import csvtext
+
+    assert doctest.testmod(csvtext).failed == 0
+    writers = []
+    for rel, path in _python_files():
+        with open(path, encoding="utf-8") as f:
+            if re.search(r"\bcsv\.(writer|DictWriter)\(", f.read()):
+                writers.append(rel)
+    assert writers == ["rundb/csvtext.py"]

@@ -15,11 +15,11 @@ source index into the destination's. An import re-derives its rows from the run
 directories (as ``rundb index rebuild`` does), so it trusts only the files.
 """
 
-import csv
 import os
 import shutil
 from dataclasses import dataclass, field
 
+from ..csvtext import write_csv
 from ..errors import ExportError, MetaError, RundbError, UnsafePathError
 from ..home import Home, meta_dir
 from ..index import copy, reader, writer
@@ -149,22 +149,10 @@ def _export_csv(index, dest, specs=(), flt=None, columns=None, **options):
         if os.path.isdir(dest):
             raise ExportError(f"'{dest}' is a directory")
         with open(dest, "w", newline="", encoding="utf-8") as f:
-            _write_csv(f, table.headers, table.rows)
+            write_csv(f, table.headers, table.rows)
     else:
-        _write_csv(dest, table.headers, table.rows)
+        write_csv(dest, table.headers, table.rows)
     return len(table.rows)
-
-
-def _write_csv(f, headers, rows):
-    import json
-
-    out = csv.writer(f, lineterminator="\n")
-    out.writerow(headers)
-    for row in rows:
-        out.writerow(
-            "" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v
-            for v in row
-        )
 
 
 # --- index rows, set-based ----------------------------------------------------------

@@ -12,7 +12,6 @@ expand flags a file trial leaves undefined.
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 
@@ -231,19 +230,15 @@ def write_trials_csv(trials, path):
     The header is the sorted flag names; values are encoded as on the command
     line, and a flag a trial lacks is an empty cell. Written atomically.
     """
-    import csv
+    from ..csvtext import csv_text
 
     names = _flag_names(trials)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(names)
-    for trial in trials:
-        writer.writerow([_cell(trial, name) for name in names])
+    text = csv_text(names, [[_cell(trial, name) for name in names] for trial in trials])
     dirname = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(dirname, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
+            f.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
