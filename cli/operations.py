@@ -4,14 +4,15 @@ import click
 
 from rundb import api
 
+from .output import fmt_option, table_text
+
 
 @click.command(name="operations")
-def operations():
+@fmt_option
+def operations(fmt):
     """List the operations defined in rundb.yml in the current directory."""
     ops = api.operations()
     if not ops:
         click.echo("rundb: no rundb.yml here (or it defines no operations)", err=True)
         raise click.exceptions.Exit(1)
-    width = max(len(name) for name, _ in ops)
-    for name, description in ops:
-        click.echo(f"{name.ljust(width)}  {description}".rstrip())
+    click.echo(table_text(None, ops, fmt=fmt))

@@ -9,6 +9,7 @@ from rundb import api
 
 from .completion import complete_run_args
 from .options import confirm, pass_home, yes_option
+from .output import table_text, terminal_width
 
 
 class _RunCommand(click.Command):
@@ -166,14 +167,16 @@ def _op_help(plan):
         lines.append("This operation has no flags.")
         return "\n".join(lines)
     lines.append("Flags:")
-    width = max(len(n) for n in plan.flag_defs)
+    rows = []
     for name in sorted(plan.flag_defs):
         fd = plan.flag_defs[name]
         desc = fd.description or ""
-        default = f"(default is {encode_flag_value(fd.default)})"
-        lines.append(f"  {name.ljust(width)}  {desc} {default}".rstrip())
+        rows.append([name, f"{desc} (default is {encode_flag_value(fd.default)})".lstrip()])
         if fd.choices:
-            lines.append(f"  {' ' * width}  Choices: {', '.join(encode_flag_value(c) for c in fd.choices)}")
+            rows.append(["", f"Choices: {', '.join(encode_flag_value(c) for c in fd.choices)}"])
+    width = terminal_width()
+    table = table_text(None, rows, width=width - 2 if width else 0)  # indented by two
+    lines += ["  " + line for line in table.splitlines()]
     return "\n".join(lines)
 
 

@@ -76,6 +76,9 @@ def test_operations(cli, project):
           main: evaluate
     """)
     assert cli("operations").stdout == "evaluate\ntrain     Train the model\n"
+    # through the one table helper, so --fmt as on every table
+    grid = cli("operations", "--fmt", "grid").stdout.splitlines()
+    assert grid[0].startswith("+---") and grid[1].startswith("| evaluate ")
 
 
 def test_operations_without_project(cli, project):

@@ -248,6 +248,10 @@ def test_print_cmd_and_help_op(cli, project):
     help_ = cli("run", "train.py", "--help-op").stdout
     assert "lr" in help_ and "learning rate (default is 0.01)" in help_
     assert "Choices: adam, sgd" in help_
+    flags = help_.split("Flags:\n", 1)[1].splitlines()
+    assert all(line.startswith("  ") for line in flags)
+    assert len({line.index("Choices") if "Choices" in line else line.index("(default")
+                for line in flags if "(" in line or "Choices" in line}) <= 2
 
 
 def test_test_output_scalars_from_stdin(cli, project):
