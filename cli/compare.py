@@ -14,6 +14,7 @@ from .output import emit, output_options
 @filter_options
 @click.option("-c", "--columns", metavar="QUERY", help="Columns to add (select grammar, may include where/order by/limit).")
 @click.option("-cc", "--strict-columns", metavar="QUERY", help="Columns replacing the defaults.")
+@click.option("--group-by", metavar="COLS", help="One row per group of COLS (e.g. \"=C, =dropout\"): each numeric column as mean ± std (n); separate mean/std/count columns in CSV and JSON. A 'group by' in -c/-cc does the same.")
 @click.option("--min", "min_col", metavar="COL", help="Sort by COL, lowest first.")
 @click.option("--max", "max_col", metavar="COL", help="Sort by COL, highest first.")
 @click.option("--top", type=int, metavar="N", help="Only the first N runs (after sorting).")
@@ -24,7 +25,7 @@ from .output import emit, output_options
 @click.option("--include-batch", is_flag=True, help="Include batch runs.")
 @output_options
 @pass_home
-def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, extra_cols,
+def compare(home, specs, columns, strict_columns, group_by, min_col, max_col, top, limit, extra_cols,
             all_scalars, skip_unchanged, include_batch, csv_path, as_json, as_table, fmt, **kw):
     """Compare run flags and scalars.
 
@@ -32,6 +33,8 @@ def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, 
     Examples:
       rundb compare --csv -
       rundb compare -cc "=lr, min val_loss, min val_loss step" --min val_loss --top 5
+      rundb compare -cc "=C, val_acc" --group-by =C
+      rundb compare -cc "val_* where .parent = 47f8c455 group by =C" --csv -
     """
     if min_col and max_col:
         raise click.UsageError("--min and --max cannot be used together")
@@ -39,7 +42,10 @@ def compare(home, specs, columns, strict_columns, min_col, max_col, top, limit, 
         home, specs, run_filter(kw, include_batch=include_batch), columns=columns,
         strict_columns=strict_columns, min_col=min_col, max_col=max_col, top=top or limit,
         extra_cols=extra_cols, all_scalars=all_scalars, skip_unchanged=skip_unchanged,
+        group_by=group_by,
     )
+    if not (csv_path or as_json):
+        table = table.with_spreads()  # mean ± std (n) in one cell; CSV/JSON keep three
     emit(table.headers, table.rows, table.kinds, csv_path, as_json, fmt=fmt)
 
 

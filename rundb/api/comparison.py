@@ -11,7 +11,7 @@ columns, never with the number of scalar points.
 import datetime
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import QueryError, RunNotFound
 from ..index import conditions, reader
@@ -36,6 +36,41 @@ class Table:
     kinds: list
     rows: list
     run_ids: list = field(default_factory=list)
+    #: grouped compare: ``(column header, mean index, std index, n index)`` per column
+    #: summarised as ``mean ± std (n)`` in a table (separate columns in CSV/JSON)
+    spreads: list = field(default_factory=list)
+
+    def with_spreads(self):
+        """The table a terminal shows: each ``mean``/``std``/``count`` triple of a grouped
+        compare merged into one ``mean ± std (n)`` column named after the column."""
+        if not self.spreads:
+            return self
+        merged = {i: spread for spread in self.spreads for i in spread[1:]}
+        headers, kinds, picks = [], [], []
+        for i, header in enumerate(self.headers):
+            spread = merged.get(i)
+            if spread is None:
+                headers.append(header)
+                kinds.append(self.kinds[i])
+                picks.append(i)
+            elif i == spread[1]:
+                headers.append(spread[0])
+                kinds.append(KIND_ATTR)
+                picks.append(spread)
+        rows = [[_spread_text(row, p) if isinstance(p, tuple) else row[p] for p in picks]
+                for row in self.rows]
+        return Table(headers, kinds, rows, self.run_ids)
+
+
+def _spread_text(row, spread):
+    _header, i_mean, i_std, i_n = spread
+    mean, std, n = row[i_mean], row[i_std], row[i_n]
+    if mean is None:
+        return None
+    text = f"{mean:.6g}"
+    if std is not None:
+        text += f" ± {std:.3g}"
+    return f"{text} ({n})"
 
 
 def _core_columns(extra_cols):
@@ -77,7 +112,7 @@ def default_columns(index, where, params, all_scalars=False):
 
 def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
                   min_col=None, max_col=None, top=None, extra_cols=False,
-                  all_scalars=False, skip_unchanged=False, reap=True):
+                  all_scalars=False, skip_unchanged=False, reap=True, group_by=None):
     """The compare table for the selected runs.
 
     :param columns: query text (``select ...`` or a column list) whose columns are added
@@ -86,6 +121,9 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     :param min_col, max_col: a column spec to sort by (ascending / descending).
     :param top: keep only the first N runs after sorting.
     :param reap: see :func:`~rundb.api.selection.select_runs`.
+    :param group_by: column list text (``=C, =dropout``): one row per group, each
+        numeric column as ``mean(col)``, ``std(col)``, ``count(col)`` (a ``group by`` in
+        ``columns`` does the same); see :func:`_grouped_table`.
     """
     from ..query import compile, parse_colspec
 
@@ -95,6 +133,11 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     catalog = reader.catalog(index)
     user_query = _columns_query(strict_columns or columns)
     base_where, base_params = where_clause(index, flt)
+    keys = _group_keys(group_by, user_query)
+    if keys:
+        return _grouped_table(index, catalog, keys, user_query, specs, flt, base_where,
+                              base_params, strict_columns is not None, min_col, max_col,
+                              top, extra_cols, all_scalars)
     order = None
     if min_col or max_col:
         order = ast.Order(known_colspec(min_col or max_col, catalog,
@@ -119,6 +162,92 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
                             strict=strict_columns is not None, all_scalars=all_scalars)
     return _assemble(index, catalog, groups, base_where, base_params, order, top,
                      skip_unchanged, n_core=len(core))
+
+
+def _group_keys(text, user_query):
+    """The group keys of ``--group-by`` text and/or a ``group by`` in the columns query."""
+    keys = list(user_query.group_by) if user_query is not None else []
+    if text:
+        from ..query import parse_colspecs
+
+        for col in parse_colspecs(text):
+            if any(col.header == k.header for k in keys):
+                continue
+            keys.append(col)
+    for col in keys:
+        if isinstance(col, ast.Aggregate):
+            raise QueryError(f"cannot group by an aggregate ({col.text()})")
+    return keys
+
+
+def _grouped_table(index, catalog, keys, user_query, specs, flt, where, params, strict,
+                   min_col, max_col, top, extra_cols, all_scalars):
+    """Compare's column set summarised per group: the group keys, ``count(*)``, then for
+    each numeric column ``mean(col)``, ``std(col)`` (sample) and ``count(col)``; columns
+    with no numeric value in any group (text flags, the run's own attributes) are left
+    out. Aggregates written in the columns stay as written. The columns query's ``where``
+    picks runs; its ``having``/``order by``/``limit`` (and ``--top``) apply to groups, and
+    ``--min``/``--max COL`` sort groups by ``mean(COL)``. One compiled SQL query."""
+    from ..query import compile
+
+    if user_query is not None and user_query.where is not None:
+        rids = _query_rids(index, catalog, ast.Query(columns=(), where=user_query.where),
+                           where, params, specs)
+        where, params = _rid_set_clause(index, rids)
+    if specs:
+        rids = select_rids(index, specs, flt, reap=False)
+        where, params = _rid_set_clause(index, rids)
+    extra = list(user_query.columns) if user_query is not None else []
+    if strict:
+        candidates = extra
+    else:
+        candidates = [c for cols, _c, _p in _column_groups(index, where, params, [], extra,
+                                                           strict=False, all_scalars=all_scalars)
+                      for c in cols]
+    key_headers = {k.header for k in keys}
+    plain = [c for c in candidates if not isinstance(c, ast.Aggregate) and _kind(c) != KIND_STEP]
+    # patterns (val_*) expand as in any query; compiling without running does it
+    plain = compile(ast.Query(columns=tuple(plain)), catalog).columns if plain else []
+    columns, seen = [*keys, ast.Aggregate("count")], set(key_headers)
+    stats = []
+    for col in plain:
+        header = col.header
+        if header in seen:
+            continue
+        seen.add(header)
+        bare = replace(col, alias=None) if getattr(col, "alias", None) else col
+        stats.append((header, len(columns)))
+        columns.extend(ast.Aggregate(f, bare) for f in ("mean", "std", "count"))
+    for col in candidates:
+        if isinstance(col, ast.Aggregate) and col.header not in seen:
+            seen.add(col.header)
+            columns.append(col)
+    order = list(user_query.order_by) if user_query is not None else []
+    if min_col or max_col:
+        col = known_colspec(min_col or max_col, catalog, "--max" if max_col else "--min")
+        order.insert(0, ast.Order(ast.Aggregate("mean", col), desc=bool(max_col)))
+    limit = user_query.limit if user_query is not None else None
+    if top:
+        limit = top if limit is None else min(limit, top)
+    query = ast.Query(columns=tuple(columns), group_by=tuple(keys), order_by=tuple(order),
+                      limit=limit, having=user_query.having if user_query is not None else None)
+    compiled = compile(query, catalog, where, params)
+    rows = [list(row[1:]) for row in reader.compiled_rows(index, compiled)]
+    # the columns with a number in some group (a text flag averages to nothing)
+    keep = set(range(len(compiled.headers)))
+    spreads = []
+    for header, at in stats:
+        if rows and all(row[at] is None for row in rows):
+            keep -= {at, at + 1, at + 2}
+        else:
+            spreads.append((header, at, at + 1, at + 2))
+    picks = sorted(keep)
+    new_at = {old: new for new, old in enumerate(picks)}
+    spreads = [(h, new_at[a], new_at[b], new_at[c]) for h, a, b, c in spreads]
+    headers = [compiled.headers[i] for i in picks]
+    kinds = [_kind(compiled.columns[i]) if i < len(keys) else KIND_SCALAR for i in picks]
+    rows = [[row[i] for i in picks] for row in rows]
+    return Table(headers, kinds, rows, [], spreads)
 
 
 def _columns_query(text):
