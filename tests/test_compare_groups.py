@@ -1,5 +1,6 @@
 """compare with grouping (issue 19): ``--group-by`` and ``group by`` in -c/-cc print
-``mean ± std (n)`` per numeric column in a table, separate columns in CSV and JSON."""
+``mean ± std (n)`` per numeric column in a table, separate columns in CSV and JSON; the
+notebook's ``runs().compare(group_by=...)`` gives the same numbers as a DataFrame."""
 
 import csv
 import io
@@ -93,3 +94,18 @@ def test_compare_grouped(cli, home, project, tmp_path):
     out = cli("compare", "--group-by", "mean(val_acc)")
     assert out.exit_code != 0
     assert "cannot group by an aggregate" in out.output
+
+    # the notebook: the same numbers, flat columns as in CSV
+    from rundb import ipy
+
+    with ipy.use_home(home.path):
+        runs = ipy.runs(filter=f".parent = {batch.id[:8]}")
+        frame = runs.compare(group_by="C")
+        assert list(frame.columns[:2]) == ["C", "count(*)"]
+        for _i, r in frame.iterrows():
+            _check([r["mean(val_acc)"], r["std(val_acc)"], r["count(val_acc)"]],
+                   expected[r["C"]])
+        frame = runs.compare(group_by=["C", "=fold"])
+        assert len(frame) == 10 and list(frame["count(*)"]) == [1] * 10
+        # a slice of the frame groups only its own runs
+        assert runs[:3].compare(group_by="C")["count(*)"].sum() == 3

@@ -201,9 +201,10 @@ def _run_filter(operations=None, labels=None, tags=None, unlabeled=False, marked
     )
 
 
-def compare(**filters):
-    """``runs(**filters).compare()``: flags and scalars of the runs, one row per run."""
-    return runs(**filters).compare()
+def compare(group_by=None, **filters):
+    """``runs(**filters).compare(group_by)``: flags and scalars of the runs, one row per
+    run (or per group; see :meth:`RunsDataFrame.compare`)."""
+    return runs(**filters).compare(group_by=group_by)
 
 
 def query(text, **filters):

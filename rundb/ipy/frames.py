@@ -394,12 +394,25 @@ class RunsDataFrame(pd.DataFrame):
                              "val": value, "step": step})
         return _frame(rows, SCALARS_DETAIL_COLUMNS)
 
-    def compare(self):
+    def compare(self, group_by=None):
         """Flags and scalars of the runs, one row per run, with typed columns:
         ``run operation started time status label``, the flags (sorted), ``step``,
         the scalars (sorted). ``started`` is datetime64, ``time`` timedelta64, missing
-        values NaN."""
+        values NaN.
+
+        ``group_by`` (a name or a list: ``"C"``, ``["C", "dropout"]``; a bare name is a
+        flag, other columns are written as specs, ``".op"``, ``"last val_acc"``): one row
+        per group instead, flat columns as ``rundb compare --group-by`` writes CSV: the
+        keys, ``count(*)``, then ``mean(col)``, ``std(col)`` (sample), ``count(col)``
+        for each numeric column."""
         run_list = self._runs()
+        if group_by is not None:
+            keys = [group_by] if isinstance(group_by, str) else list(group_by)
+            if not run_list:
+                return pd.DataFrame(columns=[*(_key_spec(k).lstrip("=.") for k in keys),
+                                             "count(*)"])
+            return _grouped_frame(_one_home(run_list), run_list,
+                                  getattr(self, "_rundb_filter", None), keys)
         if not run_list:
             return pd.DataFrame(columns=["run", "operation", "started", "time", "status",
                                          "label"])
@@ -445,7 +458,7 @@ _HIDDEN_ID = "rundb_run_id"
 _HIDDEN = f".id as {_HIDDEN_ID}"
 
 
-def _compare_frame(home, run_list, flt):
+def _frame_filter(home, run_list, flt):
     from ..api.selection import RunFilter
 
     ids = [r.id for r in run_list]
@@ -456,6 +469,24 @@ def _compare_frame(home, run_list, flt):
     if set(api.select_run_ids(home, (), base)) != set(ids):
         listed = ", ".join(f"'{i}'" for i in ids)
         base = RunFilter(include_batch=True, deleted=base.deleted, filter=f".id in ({listed})")
+    return base
+
+
+def _key_spec(key):
+    "A group key as a column spec: a bare name is a flag (``C`` -> ``=C``)."
+    key = key.strip()
+    return f"={key}" if key.isidentifier() else key
+
+
+def _grouped_frame(home, run_list, flt, keys):
+    base = _frame_filter(home, run_list, flt)
+    table = api.compare(home, flt=base, group_by=", ".join(_key_spec(k) for k in keys))
+    return _frame(table.rows, table.headers)
+
+
+def _compare_frame(home, run_list, flt):
+    ids = [r.id for r in run_list]
+    base = _frame_filter(home, run_list, flt)
     table = api.compare(home, flt=base, columns=_HIDDEN)
     headers = table.headers
     at_id = headers.index(_HIDDEN_ID)
