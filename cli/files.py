@@ -29,11 +29,12 @@ def write_bytes(data):
 @click.argument("spec", shell_complete=complete_run, metavar="RUN")
 @click.argument("path", required=False)
 @filter_options
+@click.option("-p", "--path", "path_opt", metavar="PATH", help="The file to print (as Guild's -p; same as PATH).")
 @click.option("-n", "--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines.")
 @click.option("-f", "--follow", is_flag=True,
               help="Keep printing new output while the run runs (ends when it ends).")
 @pass_home
-def cat(home, spec, path, tail, follow, **kw):
+def cat(home, spec, path, path_opt, tail, follow, **kw):
     """Print a run's captured output, or the file PATH in its directory.
 
     RUN is an id, a short id or a list position (1 is the newest run).
@@ -44,6 +45,7 @@ def cat(home, spec, path, tail, follow, **kw):
       rundb cat 1 --tail 20 -f     # last 20 lines, then follow
       rundb cat a1b2c3d4 metrics.csv
     """
+    path = _one_path(path, path_opt, "PATH")
     run, full = api.run_file(home, spec, path, run_filter(kw))
     if follow:
         for chunk in api.follow_run_file(home, run, full, tail=tail):
@@ -58,10 +60,11 @@ def cat(home, spec, path, tail, follow, **kw):
 @click.argument("pattern", required=False)
 @filter_options
 @click.option("-a", "--all", "all_", is_flag=True, help="Include rundb's files (.rundb/).")
-@click.option("-p", "--full-path", is_flag=True, help="Print absolute paths.")
+@click.option("-p", "--path", "path_opt", metavar="PATTERN", help="Only these files (as Guild's -p; same as PATTERN).")
+@click.option("-f", "--full-path", is_flag=True, help="Print absolute paths.")
 @output_options
 @pass_home
-def ls(home, spec, pattern, all_, full_path, csv_path, as_json, as_table, fmt, **kw):
+def ls(home, spec, pattern, path_opt, all_, full_path, csv_path, as_json, as_table, fmt, **kw):
     """List a run's files with their sizes.
 
     PATTERN is a directory of the run or a glob (``*.csv``, ``checkpoints/*``).
@@ -71,12 +74,20 @@ def ls(home, spec, pattern, all_, full_path, csv_path, as_json, as_table, fmt, *
       rundb ls 1
       rundb ls 1 "*.pt" --full-path
     """
+    pattern = _one_path(pattern, path_opt, "PATTERN")
     run, files = api.run_files(home, spec, run_filter(kw), pattern, all_)
     rows = [[os.path.join(run.dir, f.path) if full_path else f.path,
              "" if f.is_dir else human_size(f.size)] for f in files]
     if as_json or csv_path:
         rows = [[r[0], f.size] for r, f in zip(rows, files)]
     emit(["path", "size"], rows, csv_path=csv_path, as_json=as_json, fmt=fmt)
+
+
+def _one_path(argument, option, name):
+    """The path given as an argument or with -p/--path (Guild's letter), not both."""
+    if argument is not None and option is not None:
+        raise click.UsageError(f"give {name} or --path, not both")
+    return option if option is not None else argument
 
 
 def human_size(n):
@@ -91,6 +102,7 @@ def human_size(n):
 @click.command(name="watch")
 @click.argument("spec", shell_complete=complete_run, metavar="[RUN]", required=False)
 @filter_options
+@click.option("-p", "--path", "path_opt", metavar="PATH", help="The file to print (as Guild's -p; same as PATH).")
 @click.option("-n", "--tail", type=click.IntRange(min=0), default=20, show_default=True,
               metavar="N", help="Start with the last N lines of output.")
 @pass_home

@@ -101,6 +101,15 @@ def test_ls_all_full_path_pattern_json(cli, made):
         {"path": "checkpoints/model.pt", "size": 2048}]
 
 
+def test_guild_short_options_of_ls_and_cat(cli, made):
+    """-p is a path and -f --full-path, as in Guild (ls had -p for --full-path)."""
+    full = cli("ls", "1", "-f", "-p", "*.csv").stdout.splitlines()[1:]
+    assert [line.split()[0] for line in full] == [os.path.join(made.dir, "metrics.csv")]
+    assert cli("cat", "1", "-p", "metrics.csv").stdout == cli("cat", "1", "metrics.csv").stdout
+    result = cli("ls", "1", "checkpoints", "-p", "*.csv", catch_exceptions=True)
+    assert result.exit_code == 2 and "give PATTERN or --path, not both" in result.stderr
+
+
 def test_runs_info_files_and_notebook_run_files(cli, home, made):
     info = cli("runs", "info", "--files").stdout
     assert info.endswith("files:\n  checkpoints/model.pt (2.0K)\n  metrics.csv (16)\n")
