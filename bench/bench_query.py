@@ -10,6 +10,9 @@
 * execute: that query over an index of RUNS runs, with LEFT JOINs (what ``compile``
   emits) and with correlated subqueries (what ``compile_filter`` emits, and what
   ``compile`` falls back to beyond ``MAX_JOINS`` joins)
+* grouped vs ungrouped (issue 19): over GROUP_RUNS runs, ``select =C, mean(s0), std(s0),
+  ... group by =C`` against the same columns per run (``select =C, s0, ...``), both with
+  the same WHERE, compiled and run the same way (rows converted); goal grouped <= 2x
 """
 
 import os
@@ -26,6 +29,12 @@ from rundb.index.schema import MIGRATIONS  # noqa: E402
 RUNS = 3000
 FLAGS = 10
 SCALARS = 10
+GROUP_RUNS = 10_000
+
+#: the same columns per run, and per group of the flag C (5 values): mean and sample std
+UNGROUPED = "select =C, s0, s1, min s2 where .status = completed"
+GROUPED = ("select =C, mean(s0), std(s0), mean(s1), std(s1), mean(min s2), std(min s2), "
+           "count(*) where .status = completed group by =C")
 
 QUERY = (
     "select .run, .op, .started, .time, .status, .label, "
@@ -45,7 +54,8 @@ def _best(fn, repeat):
     return min(times)
 
 
-def _index(path):
+def _index(path, runs=RUNS):
+    RUNS = runs  # noqa: N806 - the module default, overridden for the grouped corpus
     rnd = random.Random(1)
     conn = sqlite3.connect(path, isolation_level=None)
     for migration in MIGRATIONS:
@@ -75,9 +85,40 @@ def _index(path):
         " max_val, max_step, count, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         stats,
     )
+    # the group key of the grouped query: C, five values (its own random stream, so the
+    # corpus of the other figures is unchanged)
+    crnd = random.Random(2)
+    conn.execute("INSERT INTO flag_name (id, name) VALUES (?, 'C')", (FLAGS,))
+    conn.executemany(
+        "INSERT INTO run_flag (rid, name, value, type) VALUES (?, ?, ?, 'float')",
+        [(rid, FLAGS, crnd.choice([0.01, 0.1, 1.0, 10.0, 100.0])) for rid in range(1, RUNS + 1)],
+    )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     return conn
+
+
+def grouped(runs=GROUP_RUNS, repeat=10):
+    """(grouped ms, ungrouped ms, groups) over ``runs`` runs, best of ``repeat``, each from
+    compile to converted rows."""
+    from rundb.query import compile as compile_query
+    from rundb.index.dialect import SQLITE
+    from rundb.index.reader import compiled_rows_on, load_catalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = _index(os.path.join(tmp, "index.db"), runs)
+        SQLITE.register_functions(conn)
+        catalog = load_catalog(conn, SQLITE)
+
+        def answer(text):
+            return compiled_rows_on(conn, SQLITE, compile_query(text, catalog))
+
+        groups = answer(GROUPED)
+        assert sum(row[-1] for row in groups) == len(answer(UNGROUPED))
+        grouped_s = _best(lambda: answer(GROUPED), repeat)
+        ungrouped_s = _best(lambda: answer(UNGROUPED), repeat)
+        conn.close()
+    return grouped_s * 1e3, ungrouped_s * 1e3, len(groups)
 
 
 _FRESH = """
@@ -145,6 +186,7 @@ def run():
         conn.close()
 
     import_ms, first_parse_ms = _fresh_process()
+    grouped_ms, ungrouped_ms, _groups = grouped()
     return {
         "import_ms": import_ms,
         "first_parse_ms": first_parse_ms,
@@ -157,6 +199,10 @@ def run():
         "parse_compile_cached_ms": cached * 1e3,
         "execute_joins_ms": exec_joins * 1e3,
         "execute_subqueries_ms": exec_subqueries * 1e3,
+        "group_runs": GROUP_RUNS,
+        "grouped_ms": grouped_ms,
+        "ungrouped_ms": ungrouped_ms,
+        "grouped_ratio": grouped_ms / ungrouped_ms,
     }
 
 

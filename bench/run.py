@@ -100,6 +100,8 @@ def run(quick=False, full=False):
 
     q = bench_query.run()
     rows.append(row("parse + compile, 20-column query", q["parse_compile_ms"], None, "< 2 ms", unit="ms"))
+    rows.append(row(f"grouped vs ungrouped query, mean/std per group ({q['group_runs']:,} runs)",
+                    q["grouped_ms"], q["ungrouped_ms"], "<= 2x", unit="ms"))
     import bench_tfevents
 
     tf = bench_tfevents.run(n=200_000, tb_n=10_000, repeat=2)
