@@ -126,6 +126,20 @@ def test_api_compare(server, runs):
     assert data["run_ids"] == [b.short_id] and data["rows"][0][-1] == 1.5
 
 
+def test_api_compare_grouped(server, runs):
+    # a grouped query in the columns box: one row per group, mean/std/count per column
+    data = get_json(server + "api/compare?" + q(columns="loss group by =opt"))
+    assert data["headers"][:2] == ["opt", "count(*)"]
+    assert {"mean(loss)", "std(loss)", "count(loss)"} <= set(data["headers"])
+    rows = {row[0]: dict(zip(data["headers"], row)) for row in data["rows"]}
+    assert set(rows) == {"adam", "sgd"} and rows["adam"]["mean(loss)"] == 0.25
+    assert rows["sgd"]["count(*)"] == 1 and rows["sgd"]["std(loss)"] is None
+    assert data["run_ids"] == []
+    # a count(*) written in the columns is the one count(*) column
+    data = get_json(server + "api/compare?" + q(columns="loss, count(*) group by =opt"))
+    assert data["headers"].count("count(*)") == 1
+
+
 def test_api_run_info(server, runs):
     a, _b, _c = runs
     data = get_json(server + f"api/runs/{a.short_id}")
@@ -165,6 +179,8 @@ def test_api_scalars(server, runs):
     ("api/runs", {"filter": "insert x"}),
     ("api/compare", {"filter": "=lr >"}),
     ("api/compare", {"columns": "min loss,"}),
+    ("api/compare", {"columns": "loss group by mean(loss)"}),
+    ("api/compare", {"columns": "loss group by =opt having std() > 0"}),
     ("api/runs", {"limit": "many"}),
 ])
 def test_bad_requests_are_400_with_one_line_error(server, runs, path, params):

@@ -208,7 +208,7 @@ def _grouped_table(index, catalog, keys, user_query, specs, flt, where, params, 
     plain = [c for c in candidates if not isinstance(c, ast.Aggregate) and _kind(c) != KIND_STEP]
     # patterns (val_*) expand as in any query; compiling without running does it
     plain = compile(ast.Query(columns=tuple(plain)), catalog).columns if plain else []
-    columns, seen = [*keys, ast.Aggregate("count")], set(key_headers)
+    columns, seen = [*keys, ast.Aggregate("count")], {*key_headers, "count(*)"}
     stats = []
     for col in plain:
         header = col.header
