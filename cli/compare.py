@@ -85,11 +85,33 @@ def select(home, spec, min_col, max_col, short_id, path, attr, include_batch, **
 @output_options
 @pass_home
 def query(home, text, csv_path, as_json, as_table, fmt, **kw):
-    """Answer a whole query: select COLS [where EXPR] [order by COL [desc]] [limit N].
+    """Answer a whole query, one row per run (or per group):
 
     \b
-    Example:
+      select COLS [where EXPR] [group by COLS [having EXPR]]
+             [order by COL [desc], ...] [limit N]
+
+    \b
+    COLS (comma-separated, each may end "as NAME"):
+      =lr  flags          .label .status .id .parent ...  attributes
+      loss  last value    min loss, max acc, avg loss, count loss, loss step
+      =opt_*, val_*       glob patterns over the known flags and scalars
+    Aggregates over the runs of a group (all selected runs without group by):
+      mean(COL) avg(COL) std(COL) std_pop(COL) median(COL) min(COL) max(COL)
+      sum(COL) count(COL) count(*); std is the sample std (n-1). mean(min loss)
+      is the mean of each run's minimum; min loss (no parentheses) is per run.
+    EXPR: COL = != < <= > >= VALUE, COL in (A, B), COL is [not] null,
+      COL like 'res%' (ilike: any case), COL ~ REGEX, contains, and/or/not;
+      .id and .parent given 8 or more hex digits match by prefix.
+    having takes EXPR over aggregates and group keys; order by may name an
+    aggregate or an "as" name.
+
+    \b
+    Examples:
       rundb query "select .short_id, =lr, min loss where =lr < 0.05 order by min loss limit 3"
+      rundb query "select =C, mean(val_acc), std(val_acc), count(*) where .parent = 47f8c455 group by =C"
+      rundb query "select =C, =dropout, mean(min val_loss) as m group by =C, =dropout having count(*) = 5 order by m"
+      rundb query "select .id, =opt_*, val_* where .label ilike 'resnet%'"
     """
     table = api.query(home, text, run_filter(kw))
     emit(table.headers, table.rows, table.kinds, csv_path, as_json, fmt=fmt)

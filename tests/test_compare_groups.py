@@ -109,3 +109,11 @@ def test_compare_grouped(cli, home, project, tmp_path):
         assert len(frame) == 10 and list(frame["count(*)"]) == [1] * 10
         # a slice of the frame groups only its own runs
         assert runs[:3].compare(group_by="C")["count(*)"].sum() == 3
+
+
+def test_query_help_describes_the_grammar(cli):
+    text = cli("query", "--help").output
+    for words in ("group by COLS [having EXPR]", "mean(COL)", "std_pop(COL)", "median(COL)",
+                  "count(*)", "like 'res%'", "ilike", "=opt_*, val_*", "8 or more hex digits"):
+        assert words in text, words
+    assert "--group-by COLS" in cli("compare", "--help").output
