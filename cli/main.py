@@ -28,6 +28,7 @@ COMMANDS = {
     "runs": ("runs", "runs", "List runs, or show, delete, restore and purge them."),
     "select": ("compare", "select", "Print the id (or dir) of a run chosen by a column."),
     "sql": ("sql", "sql", "Run one read-only SQL statement against the index."),
+    "stop": ("stop", "stop", "Stop running runs, wherever they run."),
     "tag": ("runs", "tag", "Add tags to runs."),
     "untag": ("runs", "untag", "Remove tags from runs."),
     "tensorboard": ("tensorboard", "tensorboard", "Prepare a TensorBoard log dir (with HParams) for runs."),

@@ -89,7 +89,7 @@ def warnings_log():
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
 _PG_TABLES = ("run", "flag_name", "run_flag", "run_tag", "run_attr", "scalar_key",
-              "scalar_point", "scalar_stat", "package_set")
+              "scalar_point", "scalar_stat", "package_set", "stop_request")
 
 
 def pytest_generate_tests(metafunc):

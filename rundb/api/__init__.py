@@ -29,6 +29,7 @@ module             functions
 ``diff``           diff_pair, diff_runs, diff_run_sources, diff_run_outputs,
                    run_packages
 ``functions``      run_function (Python functions as runs, for rundb.ipy)
+``control``        request_stop (stop running runs through the index)
 ``selection``      RunFilter (run selection shared by the modules above)
 =================  ==============================================================
 """
@@ -56,6 +57,7 @@ _AREAS = {
     "diff": ("diff_pair", "diff_runs", "diff_run_sources", "diff_run_outputs", "run_packages"),
     "selection": ("RunFilter",),
     "functions": ("run_function",),
+    "control": ("request_stop",),
 }
 _INFRA = {"open_home_index": "rundb.index.db"}
 

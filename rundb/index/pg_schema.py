@@ -220,12 +220,21 @@ CREATE TABLE package_set (
 );
 """
 
-#: Ordered migrations, numbered as :data:`rundb.index.schema.MIGRATIONS`.
 _V3_RUN_HOME = """
 ALTER TABLE run ADD COLUMN home TEXT;
 """
 
-MIGRATIONS = [_V1 + _cross_type_operators(), _V2_PACKAGE_SETS, _V3_RUN_HOME]
+_V4_STOP_REQUESTS = """
+CREATE TABLE stop_request (
+    run       TEXT PRIMARY KEY,
+    requested BIGINT NOT NULL,
+    reason    TEXT
+);
+"""
+
+#: Ordered migrations, numbered as :data:`rundb.index.schema.MIGRATIONS`.
+MIGRATIONS = [_V1 + _cross_type_operators(), _V2_PACKAGE_SETS, _V3_RUN_HOME,
+              _V4_STOP_REQUESTS]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -184,7 +184,19 @@ _V3_RUN_HOME = """
 ALTER TABLE run ADD COLUMN home TEXT;
 """
 
+# Requests to stop a running run (``rundb stop``, a batch's Ctrl-C, a pruner): the one
+# channel that reaches a run's runner wherever it runs. The runner polls for its run's
+# row about once a second and deletes it when the run ends.
+_V4_STOP_REQUESTS = """
+CREATE TABLE stop_request (
+    run       TEXT PRIMARY KEY,
+    requested INTEGER NOT NULL,
+    reason    TEXT
+) WITHOUT ROWID;
+"""
+
 #: Ordered migrations; migration N brings user_version from N-1 to N.
-MIGRATIONS = [_V1, _V2_PACKAGE_SETS, _V3_RUN_HOME]
+MIGRATIONS = [_V1, _V2_PACKAGE_SETS, _V3_RUN_HOME, _V4_STOP_REQUESTS]
+
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -297,8 +297,20 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_tria
         store.save_run(index, batch_run, status="error", stopped=now_us(), exit_status=1, pid=None)
         raise
     exit_status = {"completed": 0, "error": 1, "terminated": -15}[status]
+    _clear_stop(index, batch_run)
     return store.save_run(index, batch_run, status=status, stopped=now_us(),
                           exit_status=exit_status, pid=None)
+
+
+def _clear_stop(index, batch_run):
+    # `rundb stop BATCH` reached the running trial through its runner (which looks for
+    # its parent's request too); the request ends with the batch.
+    from ..index.stops import clear_stop
+
+    try:
+        clear_stop(index, batch_run.id)
+    except Exception:  # noqa: BLE001 - a stale request only costs a row
+        pass
 
 
 def _create_batch_run(home, index, batch, label, tags):

@@ -118,7 +118,6 @@ def execute(home, index, run, argv, env=None, echo=True, sys_metrics=True):
         # The child runs already: follow it to the end whatever the index says.
         log.warning(f"cannot update the index for run {run.short_id} ({e}): "
                     f"after it ends, run '{_rebuild_command(home)}'")
-    watch = _Watch(run, indexer, home)
     sampler = None
     if sys_metrics:
         from . import sysmetrics
@@ -132,6 +131,8 @@ def execute(home, index, run, argv, env=None, echo=True, sys_metrics=True):
         except ProcessLookupError:
             pass
 
+    watch = _Watch(run, indexer, home, index=index,
+                   on_stop=lambda: forward(signal.SIGTERM, None))
     old_handlers = _install_handlers(forward)
     try:
         _follow(proc, output, echo, watch)
@@ -151,6 +152,8 @@ def execute(home, index, run, argv, env=None, echo=True, sys_metrics=True):
             counted = f"{missing} of {total} points missing, " if missing else ""
             log.warning(f"some scalars of run {run.short_id} were not indexed ({error}): "
                         f"{counted}run '{_rebuild_command(home)}'")
+    if watch.stop_seen:
+        _clear_stop(index, run)
     if terminated:
         status, exit_status = "terminated", TERMINATED_EXIT
     elif exit_code == 0:
@@ -159,6 +162,15 @@ def execute(home, index, run, argv, env=None, echo=True, sys_metrics=True):
         status, exit_status = "error", exit_code
     return store.save_run(index, run, status=status, stopped=now_us(), exit_status=exit_status,
                           pid=None)
+
+
+def _clear_stop(index, run):
+    from ..index.stops import clear_stop
+
+    try:
+        clear_stop(index, run.id)
+    except Exception:  # noqa: BLE001 - a stale request only costs a row
+        pass
 
 
 def record_provenance(home, index, run):
@@ -210,19 +222,26 @@ class _Watch:
     #: Seconds between looks at the indexer while the child is quiet.
     POLL_SECONDS = 1.0
 
-    def __init__(self, run, indexer, home):
+    def __init__(self, run, indexer, home, index=None, on_stop=None):
         self.run = run
         self.indexer = indexer
         self.home = home
+        self.index = index
+        self.on_stop = on_stop
+        self.stop_seen = False
         self.warned_indexer = False
         self.output_ok = True
         self._next_poll = time.monotonic() + self.POLL_SECONDS
 
     def poll(self):
         now = time.monotonic()
-        if self.warned_indexer or now < self._next_poll:
+        if now < self._next_poll:
             return
         self._next_poll = now + self.POLL_SECONDS
+        if not self.stop_seen and self.index is not None:
+            self._poll_stop()
+        if self.warned_indexer:
+            return
         from . import ingest
 
         how = ingest.stopped(self.indexer)
@@ -231,6 +250,23 @@ class _Watch:
             log.warning(f"the indexer of run {self.run.short_id} stopped ({how}); the run goes "
                         f"on and its output is kept, but its scalars are no longer indexed "
                         f"live: after it ends, run '{_rebuild_command(self.home)}'")
+
+    def _poll_stop(self):
+        """Stop the child when a stop of this run, or of its batch, is requested."""
+        from ..index.stops import stop_requested
+
+        try:
+            request = stop_requested(self.index, self.run.id)
+            if request is None and self.run.parent:
+                request = stop_requested(self.index, self.run.parent)
+        except Exception:  # noqa: BLE001 - a busy or unreachable index: look again later
+            return
+        if request is not None:
+            self.stop_seen = True
+            reason = f" ({request[1]})" if request[1] else ""
+            log.info(f"Stopping run {self.run.short_id}: stop requested{reason}")
+            if self.on_stop is not None:
+                self.on_stop()
 
     def output_failed(self, error):
         if self.output_ok:
