@@ -32,7 +32,13 @@ setup(
         "jinja2>=3.1",
         "psutil>=5.9",
     ],
-    extras_require={"notebook": ["pandas>=2.0"], "postgres": ["psycopg[binary]>=3.1"],
-                    "gpu": ["nvidia-ml-py>=12"]},
+    extras_require={
+        "notebook": ["pandas>=2.0"],
+        "postgres": ["psycopg[binary]>=3.1"],
+        "gpu": ["nvidia-ml-py>=12"],
+        # --parallel on a Dask LocalCluster, --cluster (without it, --parallel N starts
+        # trial subprocesses directly; --cluster needs it)
+        "dask": ["dask>=2024.1", "distributed>=2024.1"],
+    },
     entry_points={"console_scripts": ["rundb = rundb_cli.main:main"]},
 )

@@ -47,12 +47,20 @@ class _RunCommand(click.Command):
 @click.option("--save-trials", metavar="PATH", help="Save the batch's trials as CSV, then exit.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the batch when a trial fails.")
 @click.option("--needed", is_flag=True, help="Skip runs whose flags match a completed run.")
+@click.option("--parallel", type=click.IntRange(min=1), metavar="N",
+              help="Run up to N trials of a batch at once, on a local Dask cluster of N "
+              "workers (with --cluster: default one per worker thread).")
+@click.option("--cluster", metavar="ADDRESS", envvar="RUNDB_DASK_SCHEDULER",
+              help="Run a batch's trials on an existing Dask scheduler, e.g. tcp://host:8786 "
+              "(default $RUNDB_DASK_SCHEDULER; needs a PostgreSQL index).")
+@click.option("--trial", "trial_json", hidden=True, metavar="JSON",
+              help="Record and run one trial of a parallel batch (used by its workers).")
 @click.pass_context
 @pass_home
 def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         test_output_scalars, random_seed, quiet, no_sys_metrics, optimizer, optimize, opt_flags, max_trials,
         minimize, maximize, prev_trials, prev_trials_filter, print_trials, save_trials,
-        fail_on_trial_error, needed):
+        fail_on_trial_error, needed, parallel, cluster, trial_json):
     """Run a script or an operation as a tracked run.
 
     ARGS is a Python script or an operation from rundb.yml followed by NAME=VALUE flag
@@ -64,6 +72,10 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
       rundb run train            # operation 'train' in rundb.yml
       rundb run -- ./train.sh --fast
     """
+    if trial_json:
+        import json
+
+        raise SystemExit(api.run_trial(home, json.loads(trial_json)))
     spec, assigns, exec_argv = _split(ctx, args)
     plan = api.plan_run(spec, exec_argv=exec_argv, sys_metrics=not no_sys_metrics)
     if help_op:
@@ -81,7 +93,8 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         opt_assigns=parse_flag_assigns(list(opt_flags)), max_trials=max_trials,
         random_seed=random_seed, minimize=minimize, maximize=maximize,
         prev_trials=prev_trials, prev_trials_filter=prev_trials_filter,
-        fail_on_trial_error=fail_on_trial_error, needed=needed,
+        fail_on_trial_error=fail_on_trial_error, needed=needed, parallel=parallel,
+        cluster=cluster,
     )
     if batch is not None:
         _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, save_trials)
@@ -90,6 +103,8 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         raise click.ClickException("cannot print trials for a non-batch operation")
     if max_trials is not None:
         click.echo("WARNING: not a batch run - ignoring --max-trials", err=True)
+    if parallel and parallel > 1:
+        click.echo("WARNING: not a batch run - ignoring --parallel", err=True)
     if print_cmd:
         click.echo(shlex.join(api.command_line(plan, flags)))
         return

@@ -13,7 +13,7 @@ the modules it needs.
 module             functions
 =================  ==============================================================
 ``running``        plan_run, operations, resolve_flags, run
-``batch``          plan_batch, run_batch
+``batch``          plan_batch, run_batch, run_trial
 ``listing``        runs, runs_brief, count_runs, run_info, scalar_summaries,
                    select_run_ids, runs_by_id, scalar_points, run_scalar_points,
                    run_times, run_positions
@@ -40,7 +40,7 @@ _AREAS = {
     "running": ("plan_run", "operations", "resolve_flags", "run", "command_line", "needed_run",
                 "output_scalars_test"),
     "batch": ("plan_batch", "run_batch", "split_batch_files", "batch_preview", "trials_table",
-              "save_trials"),
+              "save_trials", "run_trial"),
     "listing": ("runs", "runs_brief", "count_runs", "run_info", "scalar_summaries",
                 "select_run_ids", "runs_by_id", "scalar_points", "run_scalar_points",
                 "run_times", "run_positions"),

@@ -50,3 +50,16 @@ def save_trials(batch, path):
     from ..ops.trials import write_trials_csv
 
     write_trials_csv(preset_trials(batch), path)
+
+
+def run_trial(home, trial):
+    """Record and run one trial of a parallel batch on this machine (what a worker runs,
+    as ``rundb run --trial``); return the exit status: 0 when it completed, 1 when not,
+    3 when the trial ran already (a retried task), 4 when a stop came before its start."""
+    from ..ops.parallel import start_trial
+
+    with open_home_index(home, write=True) as index:
+        run = start_trial(home, index, trial)
+    if isinstance(run, int):
+        return run
+    return 0 if run.status == "completed" else 1

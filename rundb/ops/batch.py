@@ -48,6 +48,8 @@ class BatchPlan:
     prev_trials_filter: str | None = None
     fail_on_trial_error: bool = False
     needed: bool = False
+    parallel: int | None = None  # trials at once (> 1, or a cluster: rundb.ops.parallel)
+    cluster: str | None = None  # an existing Dask scheduler's address
 
     @property
     def op_name(self):
@@ -108,7 +110,7 @@ def check_objective_known(index, objective, found, rows, catalog=None):
 def plan_batch(plan, flags, *, batch_files=(), optimizer=None, opt_assigns=None,
                max_trials=None, random_seed=None, minimize=None, maximize=None,
                prev_trials="batch", prev_trials_filter=None, fail_on_trial_error=False,
-               needed=False, optimize=False):
+               needed=False, optimize=False, parallel=None, cluster=None):
     """A BatchPlan when ``flags``/options ask for several trials, else None.
 
     :raises BatchError: bad optimizer, optimizer flags, search space or objective.
@@ -154,6 +156,7 @@ def plan_batch(plan, flags, *, batch_files=(), optimizer=None, opt_assigns=None,
         plan=plan, flags=flags, optimizer=optimizer, random_seed=seed, seed_given=seed_given,
         prev_trials=prev_trials, prev_trials_filter=prev_trials_filter,
         fail_on_trial_error=fail_on_trial_error, needed=needed,
+        parallel=parallel, cluster=cluster or None,
     )
     if optimizer == "+":
         batch.opt_flags = merge_opt_flags("+", opt_assigns) if opt_assigns else {}
@@ -248,6 +251,10 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_tria
     from .labels import default_label
     from .operation import create_run, start_run
 
+    if ((batch.parallel or 1) > 1 or batch.cluster) and create_trial is None and start_trial is None:
+        from .parallel import run_parallel
+
+        return run_parallel(home, index, batch, label=label, tags=tags)
     if create_trial is None:
         def create_trial(flags, **kw):
             return create_run(home, index, batch.plan, flags, **kw)
@@ -333,7 +340,7 @@ def _create_batch_run(home, index, batch, label, tags):
                    attrs=attrs)
 
 
-def _suggest(index, batch, batch_run, trial_index, base):
+def _suggest(index, batch, batch_run, trial_index, base, pending=None):
     from .optimizers import suggest
     from .searchspace import flag_dims
 
@@ -342,7 +349,7 @@ def _suggest(index, batch, batch_run, trial_index, base):
     values, msg = suggest(
         batch.optimizer, names, dims, history, trial_index, batch.max_trials,
         opt_flags=batch.opt_flags, random_state=batch.random_seed,
-        objective_name=batch.objective.text, initials=initials,
+        objective_name=batch.objective.text, initials=initials, pending=pending,
     )
     if msg:
         log.info(msg)

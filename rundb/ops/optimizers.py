@@ -252,6 +252,7 @@ def suggest(
     random_state=None,
     objective_name="loss",
     initials=None,
+    pending=None,
 ):
     """Suggest the flag values for the next trial of an optimizer batch.
 
@@ -269,6 +270,10 @@ def suggest(
     :param objective_name: the objective column, for the log line.
     :param initials: initial values from ``flag_dims`` (``[a:b:initial]``), used
         for the first trial's random start; None entries are drawn at random.
+    :param pending: flag values of trials still running (a parallel batch), or None.
+        They are told to the model with the best objective so far (a constant liar, as
+        skopt's ``ask(n_points=...)`` does), so parallel trials spread out; a suggestion
+        equal to a point already tried or running is replaced by a random one.
     :returns: ``(flags, log_line)``: plain Python values by flag name (int for
         Integer dims, float for Real, the category itself for Categorical) and
         the line to log at INFO level, or None (``random`` logs nothing).
@@ -295,11 +300,31 @@ def suggest(
     elif not x0:
         msg = "Random start for optimization (missing previous trials)"
     else:
-        point = _fit_and_ask(algorithm, dims, x0, y0, flags, rng)
+        lies = [p for p in (_point(names, dims, f) for f in pending or ()) if p is not None]
+        point = _fit_and_ask(algorithm, dims, x0 + lies, y0 + [min(y0)] * len(lies), flags,
+                             rng)
         values = [_plain(dim, value) for dim, value in zip(dims, point)]
         msg = f"Found {len(x0)} previous trial(s) for use in optimization"
+        if lies:
+            msg += f" ({len(lies)} still running)"
+        if pending is not None and _point(names, dims, dict(zip(names, values))) in x0 + lies:
+            return _unseen_random_point(names, dims, rng, x0 + lies), msg
         return dict(zip(names, values)), msg
-    return _random_point(names, dims, rng, initials, trial_index), msg
+    values = _random_point(names, dims, rng, initials, trial_index)
+    if pending is not None:
+        taken = [p for p in (_point(names, dims, f) for f in pending) if p is not None] + x0
+        if _point(names, dims, values) in taken:
+            values = _unseen_random_point(names, dims, rng, taken)
+    return values, msg
+
+
+def _unseen_random_point(names, dims, rng, taken, tries=100):
+    """A random point not in ``taken`` (when the space has one within ``tries``)."""
+    for _ in range(tries):
+        values = _random_point(names, dims, rng, None, 0)
+        if _point(names, dims, values) not in taken:
+            break
+    return values
 
 
 def _random_state(seed, trial_index):

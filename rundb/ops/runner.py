@@ -28,10 +28,13 @@ TERMINATED_EXIT = -15
 
 
 def new_run(home, index, op, flags, *, label="", tags=(), parent=None, attrs=None,
-            status="running", output_scalars=None, sourcecode_root=None):
-    """Create a run directory and record the run (meta.json + index)."""
+            status="running", output_scalars=None, sourcecode_root=None, run_id=None):
+    """Create a run directory and record the run (meta.json + index).
+
+    :param run_id: the id to use (a parallel batch chooses its trials' ids), else a new one.
+    """
     home.ensure()
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     run_dir = home.run_dir(run_id)
     os.makedirs(meta_dir(run_dir))
     started = now_us() if status == "running" else None
