@@ -46,8 +46,9 @@ time.sleep(120)
 
 
 def _env(home, **more):
-    env = dict(os.environ, RUNDB_HOME=home.path, **more)
+    env = dict(os.environ)
     env.pop("RUNDB_DASK_SCHEDULER", None)
+    env.update(RUNDB_HOME=home.path, **more)
     if home.index_url:
         env["RUNDB_INDEX"] = home.index_url
     return env
