@@ -75,7 +75,7 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
     if trial_json:
         import json
 
-        raise SystemExit(api.run_trial(home, json.loads(trial_json)))
+        raise click.exceptions.Exit(api.run_trial(home, json.loads(trial_json)))
     spec, assigns, exec_argv = _split(ctx, args)
     plan = api.plan_run(spec, exec_argv=exec_argv, sys_metrics=not no_sys_metrics)
     if help_op:

@@ -35,6 +35,6 @@ def stop(home, specs, yes):
             click.echo(f"  {line}", err=True)
         if not confirm("Continue?"):
             click.echo("Nothing changed", err=True)
-            raise SystemExit(1)
+            raise click.exceptions.Exit(1)
     for run_id in api.request_stop(home, [r.id for r in selected], reason="rundb stop"):
         click.echo(f"Stopping {run_id[:8]}", err=True)
