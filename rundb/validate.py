@@ -127,11 +127,27 @@ def check_meta(data, where):
         if name not in data:
             continue
         problem = check(data[name])
-        if problem is None:
-            problem = _text_problem(data[name])
         if problem is not None:
             raise MetaError(f"{where}: invalid meta.json: field '{name}': {problem}")
+    if not _valid_text(data):
+        for name in _FIELDS:
+            problem = _text_problem(data.get(name))
+            if problem is not None:
+                raise MetaError(f"{where}: invalid meta.json: field '{name}': {problem}")
     return data
+
+
+def _valid_text(data):
+    """True if every string in ``data`` is valid Unicode (checked in C, in one pass)."""
+    import json
+
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except ValueError:  # an integer too long to print: look field by field
+        return False
+    return True
 
 
 def _run_id_field(v):
