@@ -24,11 +24,16 @@ $(STAMP): $(DEPS) $(SOURCES) pyproject.toml
 demo: $(STAMP)
 	$(PY) demo/demo.py
 
+# The end-to-end modules that `make test` runs a second time with the index on PostgreSQL
+# (they skip, with one line, where no server is reachable).
+PG_E2E := $(addprefix tests/test_,batch.py cli.py labels.py ipy.py view.py tensorboard.py run.py optimizers.py trials.py)
+
 # lint-imports checks the layer contracts in pyproject.toml against the installed copy
 # (which $(STAMP) keeps current), so it sees the package names rundb and rundb_cli.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 -q
+	RUNDB_TEST_BACKEND=postgresql $(PY) -m pytest -n 2 -q -p no:cacheprovider $(PG_E2E)
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -14,6 +14,10 @@ from rundb.output import read_output
 
 from conftest import write
 
+_SQLITE_FILE = pytest.mark.skipif(
+    os.environ.get("RUNDB_TEST_BACKEND") == "postgresql",
+    reason="removes and rebuilds the home's SQLite index.db")
+
 TRAIN = """
 import argparse
 p = argparse.ArgumentParser()
@@ -61,6 +65,7 @@ def test_argparse_script_flags_output_and_scalars(cli, home, project):
 
 
 @pytest.mark.slow
+@_SQLITE_FILE
 def test_scalars_indexed_while_running_and_again_after_rebuild(home, project):
     write(project / "slow.py", """
         import os, time
@@ -328,6 +333,7 @@ def test_indexer_failure_is_reported(tmp_path):
 
 
 @pytest.mark.slow
+@_SQLITE_FILE
 def test_scalars_lost_by_the_indexer_come_back_with_rebuild(cli, home, project, monkeypatch):
     """If the indexer cannot write, the run is still recorded, the user is told, and
     `index rebuild` restores the scalars from the output file."""
