@@ -114,12 +114,9 @@ def open_index(path, create=True, readonly=False):
         # which `rundb index rebuild` restores from the run directories.
         conn.execute("PRAGMA synchronous = NORMAL")
         SQLITE.register_functions(conn)
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, IndexSchemaError) as e:
         conn.close()
-        raise damaged(path, e) from None
-    except IndexSchemaError:
-        conn.close()
-        raise
+        _raise_open_error(path, e)
     return Index(conn, path)
 
 
@@ -140,15 +137,19 @@ def _open_readonly(path):
                 f"{schema.SCHEMA_VERSION}: open it once with write access to migrate it")
         conn.execute("PRAGMA query_only = ON")
         SQLITE.register_functions(conn)
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, IndexSchemaError) as e:
         conn.close()
-        raise damaged(path, e) from None
-    except IndexSchemaError:
-        conn.close()
-        raise
+        _raise_open_error(path, e)
     index = Index(conn, path)
     index.readonly = True
     return index
+
+
+def _raise_open_error(path, error):
+    """Raise what a failed open of the index at ``path`` means to a user."""
+    if isinstance(error, sqlite3.DatabaseError):
+        raise damaged(path, error) from None
+    raise error
 
 
 def damaged(path, error):
