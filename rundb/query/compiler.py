@@ -641,15 +641,7 @@ def compile(query, catalog, runs_where=None, runs_params=()):
             f"(with the run id and flag types), more than the {MAX_RESULT_COLUMNS} one "
             f"query can return")
 
-    where_params, conditions = list(runs_params), []
-    if runs_where:
-        conditions.append(runs_where)
-    if query.where is not None:
-        aliases, compiler.aliases = compiler.aliases, {}  # WHERE cannot see output names
-        conditions.append(compiler.condition(query.where, where_params))
-        compiler.aliases = aliases
-    if len(conditions) > 1:
-        conditions = [f"({c})" for c in conditions]
+    conditions, where_params = _where(compiler, query, runs_where, runs_params)
 
     order_params, order = [], []
     for item in query.order_by:
