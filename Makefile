@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEPS := $(VENV)/.deps
 SOURCES := $(shell find rundb cli -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css') setup.py
 
-.PHONY: demo test bench bench-before-after bench-peers clean
+.PHONY: demo test bench bench-before-after bench-peers clean vendor-echarts chromium
 
 $(DEPS): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ PG_E2E := $(addprefix tests/test_,batch.py cli.py labels.py ipy.py view.py tenso
 
 # lint-imports checks the layer contracts in pyproject.toml against the installed copy
 # (which $(STAMP) keeps current), so it sees the package names rundb and rundb_cli.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 -q
 	RUNDB_TEST_BACKEND=postgresql $(PY) -m pytest -n 2 -q -p no:cacheprovider $(PG_E2E)
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; installed here
+# when missing and running as root (CI), else those tests skip with one line saying how.
+chromium:
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && { apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; } >/dev/null; } || echo "chromium not installed: the browser tests will skip (run 'make chromium' as root)"
 
 bench: $(STAMP)
 	$(PY) bench/run.py
@@ -62,3 +67,17 @@ $(PEERS)/%/.installed: bench/peers/requirements-%.txt
 
 bench-peers: $(STAMP) $(PEERS)/guild/.installed $(PEERS)/mlflow/.installed
 	$(PY) bench/peers.py $(BENCH_PEERS_ARGS)
+
+# The web view's charting library: Apache ECharts, vendored from the npm registry package at a
+# pinned version (npm pack checks the registry's integrity hash) with its licence and notice.
+ECHARTS_VERSION := 6.1.0
+VENDOR := rundb/web/static/vendor
+vendor-echarts:
+	rm -rf build/echarts && mkdir -p build/echarts
+	cd build/echarts && npm pack --silent echarts@$(ECHARTS_VERSION) && tar xzf echarts-$(ECHARTS_VERSION).tgz
+	cp build/echarts/package/dist/echarts.min.js $(VENDOR)/echarts.min.js
+	cp build/echarts/package/LICENSE $(VENDOR)/ECHARTS-LICENSE
+	cp build/echarts/package/NOTICE $(VENDOR)/ECHARTS-NOTICE
+	cp build/echarts/package/licenses/LICENSE-d3 $(VENDOR)/ECHARTS-LICENSE-d3
+	echo "echarts $(ECHARTS_VERSION) from https://registry.npmjs.org/echarts/-/echarts-$(ECHARTS_VERSION).tgz" > $(VENDOR)/VERSIONS
+	rm -rf build/echarts

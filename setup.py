@@ -19,7 +19,8 @@ setup(
     ],
     package_dir={"rundb_cli": "cli"},
     # The web view's page template, script and styles are read as package resources.
-    package_data={"rundb.web": ["templates/*.html", "static/*.js", "static/*.css"]},
+    package_data={"rundb.web": ["templates/*.html", "static/*.js", "static/*.css",
+                               "static/vendor/*"]},
     install_requires=[
         "click>=8.2",
         "pyyaml>=6",

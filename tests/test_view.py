@@ -79,8 +79,10 @@ def test_page_lists_runs(server, runs):
     for run in runs:
         assert f"<td>{run.short_id}</td>" in body
     assert body.index(c.short_id) < body.index(b.short_id) < body.index(a.short_id)  # newest first
-    # Nothing fetched from elsewhere: one script and one style sheet, both from the view.
-    assert body.count("<script") == 1 and '<script src="/static/view.js"></script>' in body
+    # Nothing fetched from elsewhere: the view's script, the charting library it ships and
+    # one style sheet, all from the view.
+    assert body.count("<script") == 2 and '<script src="/static/view.js"></script>' in body
+    assert '<script src="/static/vendor/echarts.min.js"></script>' in body
     assert '<link rel="stylesheet" href="/static/view.css">' in body
     assert "http://" not in body and "https://" not in body
 

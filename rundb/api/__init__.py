@@ -30,6 +30,8 @@ module             functions
                    run_packages
 ``functions``      run_function (Python functions as runs, for rundb.ipy)
 ``control``        request_stop (stop running runs through the index)
+``web``            runs_table, run_series, one_run_series, run_details, run_output_tail,
+                   run_file_list, view_choices (what the web view reads)
 ``selection``      RunFilter (run selection shared by the modules above)
 =================  ==============================================================
 """
@@ -58,6 +60,8 @@ _AREAS = {
     "selection": ("RunFilter",),
     "functions": ("run_function",),
     "control": ("request_stop",),
+    "web": ("runs_table", "run_series", "one_run_series", "run_details", "run_output_tail",
+            "run_file_list", "view_choices"),
 }
 _INFRA = {"open_home_index": "rundb.index.db"}
 
