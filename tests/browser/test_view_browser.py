@@ -8,7 +8,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import serve
+from browserlib import chromium, page, serve, shot  # noqa: F401 - fixtures
 
 from rundb import api
 from rundb.home import Home

@@ -305,8 +305,9 @@ function sweepRows() {
   if (!data || data.grouped) return null;
   let picks = data.ids.map((id, r) => r);
   const chosen = picks.filter((r) => state.selected.has(data.ids[r]));
-  if (chosen.length >= 2) picks = chosen;
-  return {data, picks};
+  const ofSelection = chosen.length >= 2;
+  if (ofSelection) picks = chosen;
+  return {data, picks, ofSelection};
 }
 
 function fillSelect(select, options, keep) {
@@ -319,8 +320,12 @@ function drawSweep() {
   const found = sweepRows();
   const parallel = $("parallel"), scatter = $("scatter");
   if (!found) return;
-  const {data, picks} = found;
-  const flagCols = data.kinds.map((k, i) => k === "flag" ? i : -1).filter((i) => i >= 0);
+  const {data, picks, ofSelection} = found;
+  // highlight selected runs among the page's; when drawing the selection itself, don't
+  const marked = (r) => !ofSelection && state.selected.has(data.ids[r]);
+  const allFlagCols = data.kinds.map((k, i) => k === "flag" ? i : -1).filter((i) => i >= 0);
+  const varying = allFlagCols.filter((i) => new Set(picks.map((r) => fmt(data.rows[r][i]))).size > 1);
+  const flagCols = varying.length ? varying : allFlagCols;
   const scalarCols = data.kinds.map((k, i) => k === "scalar" ? i : -1).filter((i) => i >= 0);
   fillSelect($("objective"), scalarCols.map((i) => data.headers[i]),
              data.headers.includes("loss") ? "loss" : "");
@@ -351,7 +356,7 @@ function drawSweep() {
     series: [{type: "parallel", lineStyle: {width: 2, opacity: 0.75}, emphasis: {lineStyle: {width: 4}},
               data: picks.map((r, i) => ({name: names[i], runId: data.ids[r],
                 value: dims.map((col, d) => value(data.rows[r][col], axes[d])),
-                lineStyle: state.selected.has(data.ids[r]) ? {color: "#cf222e", width: 3} : undefined}))}],
+                lineStyle: marked(r) ? {color: "#0969da", width: 4, opacity: 1} : undefined}))}],
     visualMap: {show: false, dimension: dims.length - 1, type: "continuous",
                 min: Math.min(...picks.map((r) => data.rows[r][objective]).filter(Number.isFinite)),
                 max: Math.max(...picks.map((r) => data.rows[r][objective]).filter(Number.isFinite)),
@@ -360,18 +365,21 @@ function drawSweep() {
   if (flag < 0) { schart.clear(); return; }
   const xValues = picks.map((r) => data.rows[r][flag]);
   const xNumeric = xValues.every((v) => v === null || typeof v === "number");
+  const xs = xValues.filter(Number.isFinite);
+  const xLog = xNumeric && xs.length > 1 && Math.min(...xs) > 0 && Math.max(...xs) / Math.min(...xs) >= 100;
   schart.setOption({
     animation: false,
     grid: {left: 56, right: 16, top: 24, bottom: 40},
     tooltip: {renderMode: "richText", formatter: (p) => `${p.name}\n${data.headers[flag]}: ${fmt(p.value[0])}\n${data.headers[objective]}: ${fmt(p.value[1], "scalar")}`},
-    xAxis: xNumeric ? {type: "value", scale: true, name: data.headers[flag], nameLocation: "middle", nameGap: 24}
+    xAxis: xNumeric ? {type: xLog ? "log" : "value", scale: true, name: data.headers[flag], nameLocation: "middle", nameGap: 24}
                     : {type: "category", data: [...new Set(xValues.map((v) => fmt(v)))].sort(), name: data.headers[flag], nameLocation: "middle", nameGap: 24},
     yAxis: {type: "value", scale: true, name: data.headers[objective]},
     series: [{type: "scatter", symbolSize: 10,
               data: picks.filter((r) => data.rows[r][objective] !== null).map((r) => ({
                 name: rowName(data, r), runId: data.ids[r],
                 value: [xNumeric ? data.rows[r][flag] : fmt(data.rows[r][flag]), data.rows[r][objective]],
-                itemStyle: {color: state.selected.has(data.ids[r]) ? "#cf222e" : "#0969da"}}))}],
+                itemStyle: {color: marked(r) ? "#cf222e" : "#0969da",
+                            borderColor: marked(r) ? "#1d232a" : undefined}}))}],
   }, {notMerge: true});
 }
 

@@ -1,5 +1,6 @@
-"""Browser tests of `rundb view`: the real page in headless Chromium (Debian's `chromium`
-package) driven by Playwright for Python, against a real server on 127.0.0.1 over a real
+"""Fixtures and helpers of the browser tests of `rundb view` (imported by the test modules;
+not a conftest.py, whose module name would clash with tests/conftest.py's): the real page
+in headless Chromium (Debian's `chromium` package) driven by Playwright for Python, against a real server on 127.0.0.1 over a real
 home whose runs were made by real `rundb run` processes.
 
 Playwright's own browser download is never used: Playwright launches /usr/bin/chromium
