@@ -45,8 +45,8 @@ def _floor(index_path, order_sql, offset):
             f"SELECT r.rid FROM run r {order_sql} LIMIT ? OFFSET ?", (PAGE, offset))]
         marks = ",".join("?" * len(rids))
         conn.execute(f"SELECT * FROM run WHERE rid IN ({marks})", rids).fetchall()
-        conn.execute(f"SELECT * FROM run_flag WHERE run IN ({marks})", rids).fetchall()
-        conn.execute(f"SELECT * FROM scalar_stat WHERE run IN ({marks})", rids).fetchall()
+        conn.execute(f"SELECT * FROM run_flag WHERE rid IN ({marks})", rids).fetchall()
+        conn.execute(f"SELECT * FROM scalar_stat WHERE rid IN ({marks})", rids).fetchall()
         # the column set: every flag name and scalar key of the matching runs
         conn.execute("SELECT DISTINCT name FROM run_flag").fetchall()
         conn.execute("SELECT DISTINCT key FROM scalar_stat").fetchall()
@@ -68,10 +68,16 @@ def main(argv=None):
     home = Home(path)
     index_path = os.path.join(path, "index.db")
     conn = sqlite3.connect(index_path)
-    loss_key = conn.execute("SELECT id FROM scalar_key WHERE tag = 'loss'").fetchone()[0]
+    key = {tag: conn.execute("SELECT id FROM scalar_key WHERE tag = ?", (tag,)).fetchone()[0]
+           for tag in ("loss", "val_acc")}
+    optimizer = conn.execute("SELECT id FROM flag_name WHERE name = 'optimizer'").fetchone()[0]
     conn.close()
-    by_loss = (f"LEFT JOIN scalar_stat s ON s.run = r.rid AND s.key = {loss_key} "
+    by_loss = (f"LEFT JOIN scalar_stat s ON s.rid = r.rid AND s.key = {key['loss']} "
                "ORDER BY s.last_val IS NULL, s.last_val")
+    adam_by_val_acc = (
+        f"JOIN run_flag f ON f.rid = r.rid AND f.name = {optimizer} AND f.value = 'adam' "
+        f"LEFT JOIN scalar_stat s ON s.rid = r.rid AND s.key = {key['val_acc']} "
+        "ORDER BY s.last_val IS NULL, s.last_val DESC")
     newest = "ORDER BY r.created DESC, r.rid DESC"
 
     server = make_server(home, "127.0.0.1", 0)
@@ -91,7 +97,7 @@ def main(argv=None):
          lambda: _floor(index_path, by_loss, args.runs // 2)),
         ("filtered (=optimizer = adam), sorted by val_acc",
          lambda: _get(url + "api/table?filter=%3Doptimizer+%3D+adam&sort=val_acc&order=desc"),
-         lambda: _floor(index_path, by_loss, 0)),
+         lambda: _floor(index_path, adam_by_val_acc, 0)),
     ]
     try:
         _get(url)  # templates, the catalog and the page cache warm once, as for a user

@@ -238,3 +238,41 @@ def test_every_route_refuses_a_foreign_host(server, grid):
         status, body = _request(server + path, "GET", {"Host": "evil.example"})
         assert status == 403, path
         assert json.loads(body) == {"error": "this view answers local requests only"}
+
+
+def test_any_status_renders_with_a_class_of_its_own(server, home, index, grid):
+    """A status the view has no colour for (``pruned`` from issue 18, or any later one)
+    renders as its text with a class made of its letters."""
+    conn = sqlite3.connect(home.index_path)
+    try:
+        conn.execute("UPDATE run SET status = 'pruned' WHERE id = ?", (grid[0].id,))
+        conn.execute("UPDATE run SET status = 'Odd <b>one</b>' WHERE id = ?", (grid[1].id,))
+        conn.commit()
+    finally:
+        conn.close()
+    status, _, body = fetch(server)
+    assert status == 200
+    assert f'<tr data-id="{grid[0].id}" class="run st-pruned">' in body
+    assert '<td class="status st-pruned">pruned</td>' in body
+    assert f'<tr data-id="{grid[1].id}" class="run st-oddboneb">' in body
+    assert "Odd &lt;b&gt;one&lt;/b&gt;" in body and "<b>one" not in body
+    assert "pruned" in column(table(server), "status")
+
+
+def test_view_warns_when_listening_beyond_loopback(home):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RUNDB_HOME": home.path}
+    proc = subprocess.Popen([sys.executable, "-m", "rundb_cli.main", "view", "--host",
+                             "0.0.0.0", "--port", "0"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+        url = proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert first.startswith("rundb: warning: listening on 0.0.0.0: any host that can reach")
+    assert url.startswith("http://0.0.0.0:")

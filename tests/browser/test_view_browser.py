@@ -155,6 +155,45 @@ def test_sort_select_filter(grid, page, shot):
     shot(page, "view-filtered")
 
 
+def test_sweep_of_a_batch(grid, page, shot):
+    """A batch's trials: parallel coordinates of flags -> loss; clicking a line selects."""
+    _home, _project, url, trials = grid
+    page.goto(url)
+    page.locator("#runs a.trials").click()
+    page.wait_for_function("() => document.querySelectorAll('#runs tbody tr[data-id]').length === 6")
+    assert "batch=" in page.url and "trials of batch" in page.locator("#filter-form").inner_text()
+    page.wait_for_function("""() => {
+        const chart = echarts.getInstanceByDom(document.getElementById('parallel'));
+        return chart && chart.getOption().series[0].data.length === 6; }""")
+    axes = page.evaluate("""() => echarts.getInstanceByDom(document.getElementById('parallel'))
+        .getOption().parallelAxis.map(a => a.name)""")
+    assert axes == ["lr", "opt", "loss"]  # the flags that vary, then the objective
+    # find a line between the first two axes and click it
+    hit = page.evaluate("""() => {
+        const node = document.getElementById('parallel');
+        const chart = echarts.getInstanceByDom(node);
+        const rect = chart.getModel().getComponent('parallel', 0).coordinateSystem.getRect();
+        const x = Math.round(rect.x + rect.width / 4);
+        const handler = chart.getZr().handler;
+        const ys = [];
+        for (let y = rect.y; y < rect.y + rect.height; y++) {
+            if (handler.findHover(x, y).target) ys.push(y);
+            else if (ys.length) break;
+        }
+        if (!ys.length) return null;
+        const box = node.getBoundingClientRect();  // the middle of the first line found
+        return {x: box.left + x, y: box.top + ys[Math.floor(ys.length / 2)]}; }""")
+    assert hit is not None
+    page.mouse.click(hit["x"], hit["y"])
+    page.wait_for_function("() => document.getElementById('selection').textContent === '1 selected'")
+    page.wait_for_function("""() => {
+        const node = document.querySelector('.chart[data-key="loss"] .plot');
+        const chart = node && echarts.getInstanceByDom(node);
+        return chart && chart.getOption().series.length === 1; }""")
+    page.locator("#sweep-section").scroll_into_view_if_needed()
+    shot(page, "view-sweep")
+
+
 def test_run_page(grid, page, shot):
     home, _project, url, trials = grid
     run = trials[0]

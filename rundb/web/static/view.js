@@ -205,6 +205,10 @@ function renderTable(data) {
       if (core && header === "status") td.classList.add("status", statusClass(v));
       if (core && header === "run" && id) {
         td.replaceChildren(el("a", {href: "/run/" + encodeURIComponent(id)}, text));
+        const op = data.headers.indexOf("operation");
+        if (op >= 0 && String(row[op] || "").includes("+")) {  // a batch: its trials as a sweep
+          td.append(" ", el("a", {"class": "trials", href: "/?" + query({batch: id}), title: "this batch's trials"}, "trials"));
+        }
       }
       tr.append(td);
     });
@@ -343,7 +347,9 @@ function drawSweep() {
     const values = picks.map((r) => data.rows[r][col]);
     const numeric = values.every((v) => v === null || typeof v === "number");
     const axis = {dim: d, name: data.headers[col], nameTextStyle: {fontSize: 11}};
-    if (numeric) return {...axis, type: "value", scale: true};
+    const xs = values.filter(Number.isFinite);
+    const wide = xs.length > 1 && Math.min(...xs) > 0 && Math.max(...xs) / Math.min(...xs) >= 100;
+    if (numeric) return {...axis, type: wide ? "log" : "value", scale: true};
     return {...axis, type: "category", data: [...new Set(values.map((v) => fmt(v)))].sort()};
   });
   const value = (v, axis) => axis.type === "category" ? fmt(v) : v;
