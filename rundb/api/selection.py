@@ -44,11 +44,17 @@ def where_clause(index, flt, now=None):
     from ..index import conditions
 
     op_names = started = None
-    if flt.operations:
-        # Guild's matching (globs, regexes, model parts) runs over the few distinct op
-        # names; SQL then selects by the names that match.
+    if flt.operations or flt.ops:
+        # Guild's matching (globs, regexes, model parts) and ``--op`` substrings run over
+        # the few distinct op names; SQL then selects by the names that match (an index
+        # seek on run (op, ...), where a substring test would read every run).
+        from dataclasses import replace
+
         op_names = [op for op in reader.distinct_ops(index)
-                    if any(guild_op_match(ref, op) for ref in flt.operations)]
+                    if (not flt.operations
+                        or any(guild_op_match(ref, op) for ref in flt.operations))
+                    and (not flt.ops or any(part in op for part in flt.ops))]
+        flt = replace(flt, ops=[])
     if flt.statuses:
         bad = [s for s in flt.statuses if s not in STATUSES]
         if bad:

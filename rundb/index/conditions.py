@@ -24,7 +24,7 @@ def run_conditions(index, flt, op_names=None, started=None):
         conds.append("(" + " OR ".join(contains("r.op") for _ in flt.ops) + ")")
         params.extend(flt.ops)
     if op_names is not None:
-        conds.append(f"r.op IN ({_marks(op_names)})" if op_names else "0")
+        conds.append(f"r.op IN ({_marks(op_names)})" if op_names else "1 = 0")
         params.extend(op_names)
     if flt.labels:
         conds.append("(" + " OR ".join(contains("r.label") for _ in flt.labels) + ")")

@@ -232,9 +232,24 @@ CREATE TABLE stop_request (
 );
 """
 
+# The page indexes of schema.py's migration 5. Newest-first order is ``created DESC,
+# rid DESC``: SQLite's indexes end with the rowid (rid) by themselves, PostgreSQL's are
+# given it, so that the whole order comes from the index.
+_V5_PAGE_INDEXES = """
+CREATE INDEX scalar_stat_last_idx ON scalar_stat (key, last_val);
+CREATE INDEX scalar_stat_min_idx ON scalar_stat (key, min_val);
+CREATE INDEX scalar_stat_max_idx ON scalar_stat (key, max_val);
+DROP INDEX run_created_idx;
+CREATE INDEX run_created_idx ON run (deleted, created, rid);
+CREATE INDEX run_op_created_idx ON run (op, deleted, created, rid);
+CREATE INDEX run_started_idx ON run (deleted, started, rid);
+CREATE INDEX run_attr_name_idx ON run_attr (name, rid);
+DROP INDEX run_op_idx;
+"""
+
 #: Ordered migrations, numbered as :data:`rundb.index.schema.MIGRATIONS`.
 MIGRATIONS = [_V1 + _cross_type_operators(), _V2_PACKAGE_SETS, _V3_RUN_HOME,
-              _V4_STOP_REQUESTS]
+              _V4_STOP_REQUESTS, _V5_PAGE_INDEXES]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -154,8 +154,19 @@ def load_catalog(conn, dialect):
     cur.row_factory = None
     keys = [ScalarKey(*row) for row in cur.execute("SELECT id, prefix, tag FROM scalar_key")]
     flags = dict((name, id_) for id_, name in cur.execute("SELECT id, name FROM flag_name"))
-    attrs = {row[0] for row in cur.execute("SELECT DISTINCT name FROM run_attr")}
+    attrs = {row[0] for row in cur.execute(_distinct("name", "run_attr"))}
     return Catalog(scalar_keys=keys, flag_names=flags, attr_names=attrs, dialect=dialect)
+
+
+def _distinct(column, table):
+    """SQL giving the distinct non-NULL values of an indexed ``column`` by one index seek
+    per value (a loose index scan), where ``SELECT DISTINCT`` would read every row: a
+    million runs hold a few hundred operation names and a dozen attribute names."""
+    return (
+        f"WITH RECURSIVE v(x) AS (SELECT min({column}) FROM {table} "
+        f"UNION ALL SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) "
+        f"FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL"
+    )
 
 
 def compiled_rows(index, compiled, convert=True):
@@ -172,6 +183,23 @@ def compiled_rows_on(conn, dialect, compiled, convert=True):
     cur.row_factory = None  # plain tuples, whatever the connection's factory
     raw = cur.execute(compiled.sql, compiled.params).fetchall()
     return compiled.convert(raw) if convert else raw
+
+
+def iter_compiled_rows(index, compiled, size=2000):
+    """:func:`compiled_rows`, converted, read ``size`` rows at a time as they are
+    consumed: memory stays constant at any number of runs (SQLite steps its cursor; a
+    PostgreSQL cursor holds the result on the client)."""
+    conn = index.conn
+    if compiled.uses_regexp:
+        index.dialect.register_functions(conn)
+    cur = conn.cursor()
+    cur.row_factory = None
+    cur.execute(compiled.sql, compiled.params)
+    while True:
+        chunk = cur.fetchmany(size)
+        if not chunk:
+            return
+        yield from compiled.convert(chunk)
 
 
 def reap_gone_runs(index):
@@ -225,7 +253,7 @@ def index_counts(index):
 
 def distinct_ops(index):
     """Every operation name in the index (each once)."""
-    return [row[0] for row in index.conn.execute("SELECT DISTINCT op FROM run")]
+    return [row[0] for row in index.conn.execute(_distinct("op", "run"))]
 
 
 def run_times(index, run_ids):

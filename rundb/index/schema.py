@@ -195,8 +195,27 @@ CREATE TABLE stop_request (
 ) WITHOUT ROWID;
 """
 
+# Indexes for page-sized questions at a million runs (issue 22): each lets a question
+# that prints a page (the best run, the newest 20 of an operation, the top 10 by a
+# metric) read its page in order from an index and stop, instead of reading every run.
+# - scalar_stat by key and value: ``select --min/--max``, ``compare --min COL --top N``,
+#   ``order by <scalar> limit N`` (the compiler drives those from scalar_stat);
+# - run by operation then creation time (replaces ``run_op_idx``, its prefix):
+#   ``runs -o OP -n 20``; run by start time: ``order by .started limit N``;
+# - run_attr by name: the catalog's attribute names without reading every row.
+# Flags by name and value were indexed from the start (``run_flag_name_idx``).
+_V5_PAGE_INDEXES = """
+CREATE INDEX scalar_stat_last_idx ON scalar_stat (key, last_val);
+CREATE INDEX scalar_stat_min_idx ON scalar_stat (key, min_val);
+CREATE INDEX scalar_stat_max_idx ON scalar_stat (key, max_val);
+CREATE INDEX run_op_created_idx ON run (op, deleted, created);
+CREATE INDEX run_started_idx ON run (deleted, started);
+CREATE INDEX run_attr_name_idx ON run_attr (name);
+DROP INDEX run_op_idx;
+"""
+
 #: Ordered migrations; migration N brings user_version from N-1 to N.
-MIGRATIONS = [_V1, _V2_PACKAGE_SETS, _V3_RUN_HOME, _V4_STOP_REQUESTS]
+MIGRATIONS = [_V1, _V2_PACKAGE_SETS, _V3_RUN_HOME, _V4_STOP_REQUESTS, _V5_PAGE_INDEXES]
 
 
 SCHEMA_VERSION = len(MIGRATIONS)

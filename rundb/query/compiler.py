@@ -650,6 +650,12 @@ def compile(query, catalog, runs_where=None, runs_params=()):
         order.append(f"{x.sql} {'DESC' if item.desc else 'ASC'} NULLS LAST")
     order.append("r.created DESC, r.rid DESC")
 
+    seek = _summary_seek(compiler, query)
+    if seek is not None:
+        return _compile_seek(compiler, query, seek, outputs, select_params, conditions,
+                             where_params, order[1:], order_params, headers, columns,
+                             converters)
+
     lines = ["SELECT " + ", ".join(outputs), "FROM run r"]
     join_params = []
     for _alias, clause in compiler.joins.values():
@@ -664,6 +670,81 @@ def compile(query, catalog, runs_where=None, runs_params=()):
         limit_params.append(query.limit)
 
     params = (*select_params, *join_params, *where_params, *order_params, *limit_params)
+    sql = compiler.dialect.placeholders("\n".join(lines))
+    return Compiled(sql, params, headers, columns, compiler.uses_regexp, converters)
+
+
+#: scalar_stat columns with an index on (key, column) (schema migration 5).
+_INDEXED_STATS = ("last_val", "min_val", "max_val")
+_STAT_COLUMN = re.compile(r"(s\d+)\.(\w+)")
+
+
+def _summary_seek(compiler, query):
+    """(alias, key id, column, desc) when the query's page can be read from the index
+    on ``scalar_stat (key, column)``: it has a LIMIT and sorts first by one scalar key's
+    last, min or max value; else None."""
+    if query.limit is None or not query.order_by:
+        return None
+    first = query.order_by[0]
+    value = compiler.source(first.col).value
+    m = _STAT_COLUMN.fullmatch(value.sql)
+    if m is None or value.params or m.group(2) not in _INDEXED_STATS:
+        return None
+    for key, (alias, _clause) in compiler.joins.items():
+        if alias == m.group(1) and key[0] == "scalar" and len(key[1]) == 1:
+            return alias, key[1][0], m.group(2), first.desc
+    return None
+
+
+def _compile_seek(compiler, query, seek, outputs, select_params, conditions, where_params,
+                  rest_order, order_params, headers, columns, converters):
+    """A page sorted by a scalar summary, read in order from ``scalar_stat``'s index.
+
+    Two parts, the first filling the page before the second is read: the runs that have
+    the value, driven from the index on ``scalar_stat (key, column)`` (reading about as
+    many rows as the page holds, at any number of runs), then, if the page is not full,
+    the runs without it (NULLS LAST), newest first. The rows and their order are those of
+    the one-part query (``ORDER BY value NULLS LAST, ...``)."""
+    alias, key_id, column, desc = seek
+    # The first sort key has no parameters (_summary_seek): the rest are all of them.
+    rest_params = order_params
+    conditions = [f"({c})" for c in conditions]
+    joins, join_params = [], []
+    for other, clause in compiler.joins.values():
+        if other != alias:
+            joins.append(clause.sql)
+            join_params.extend(clause.params)
+    direction = "DESC" if desc else "ASC"
+    # Part 1: runs with the value. CROSS JOIN keeps SQLite's join order (scalar_stat
+    # first); PostgreSQL plans it as any inner join.
+    has = [f"{alias}.key = ?", f"{alias}.{column} IS NOT NULL", *conditions]
+    part1 = [
+        "SELECT " + ", ".join(outputs),
+        f"FROM scalar_stat {alias} CROSS JOIN run r",
+        *joins,
+        f"WHERE r.rid = {alias}.rid AND " + " AND ".join(has),
+        "ORDER BY " + ", ".join([f"{alias}.{column} {direction}", *rest_order]),
+        "LIMIT ?",
+    ]
+    params1 = (*select_params, *join_params, key_id, *where_params, *rest_params, query.limit)
+    # Part 2: runs without it (its LEFT JOIN gives NULL).
+    all_joins, all_join_params = [], []
+    for _other, clause in compiler.joins.values():
+        all_joins.append(clause.sql)
+        all_join_params.extend(clause.params)
+    lacks = [*conditions, f"{alias}.{column} IS NULL"]
+    part2 = [
+        "SELECT " + ", ".join(outputs),
+        "FROM run r",
+        *all_joins,
+        "WHERE " + " AND ".join(lacks),
+        "ORDER BY " + ", ".join(rest_order),
+        "LIMIT ?",
+    ]
+    params2 = (*select_params, *all_join_params, *where_params, *rest_params, query.limit)
+    lines = ["SELECT * FROM (", *part1, ") AS page_with", "UNION ALL",
+             "SELECT * FROM (", *part2, ") AS page_without", "LIMIT ?"]
+    params = (*params1, *params2, query.limit)
     sql = compiler.dialect.placeholders("\n".join(lines))
     return Compiled(sql, params, headers, columns, compiler.uses_regexp, converters)
 
