@@ -461,18 +461,55 @@ def _list_values(p, n):
     return values
 
 
+#: The LALR tables, generated from this grammar and shipped (``python -m
+#: rundb.query.parser`` writes them again). PLY reads them when their signature (a digest
+#: of the grammar) is this grammar's, and builds the tables in memory when it is not, so
+#: a stale module is only slower; tests/test_query_parser.py fails when it is stale.
+#: Nothing is written at run time.
+TABLE_MODULE = "rundb.query._parsetab"
+
+
 def build_parser(**options):
     """Build the LALR parser; *options* go to ``yacc.yacc`` (tests pass an ``errorlog``)."""
     kw = dict(
         debug=False,
         write_tables=False,
         errorlog=yacc.NullLogger(),
-        # A module that does not exist: PLY tries to import old tables by this name first.
-        tabmodule="rundb.query._no_parsetab",
+        tabmodule=TABLE_MODULE,
     )
     kw.update(options)
     with keep_ply_globals():
         return yacc.yacc(module=_Grammar(), **kw)
+
+
+def grammar_signature():
+    """PLY's signature of this grammar (what a table module must carry to be used)."""
+    grammar = _Grammar()
+    pdict = {name: getattr(grammar, name) for name in dir(grammar)}
+    pdict.setdefault("__file__", __file__)
+    info = yacc.ParserReflect(pdict, log=yacc.NullLogger())
+    info.get_all()
+    return info.signature()
+
+
+def write_table_module():
+    """Write :data:`TABLE_MODULE` next to this file (a development step, never run by
+    rundb itself)."""
+    import importlib
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    name = TABLE_MODULE.rsplit(".", 1)[1]
+    sys.modules.pop(TABLE_MODULE, None)
+    path = os.path.join(here, name + ".py")
+    if os.path.exists(path):
+        os.remove(path)  # else PLY reads it back, stale or not
+    importlib.invalidate_caches()
+    with keep_ply_globals():
+        yacc.yacc(module=_Grammar(), debug=False, write_tables=True, errorlog=yacc.NullLogger(),
+                  tabmodule=name, outputdir=here)
+    return path
 
 
 _parser = functools.lru_cache(maxsize=None)(build_parser)
@@ -596,3 +633,7 @@ def parse_colspec(spec, kind="scalar"):
 
 #: Every keyword, for tests and documentation.
 KEYWORDS = tuple(RESERVED)
+
+
+if __name__ == "__main__":
+    print(write_table_module())
