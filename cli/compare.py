@@ -38,6 +38,19 @@ def compare(home, specs, columns, strict_columns, group_by, min_col, max_col, to
     """
     if min_col and max_col:
         raise click.UsageError("--min and --max cannot be used together")
+    if csv_path and not as_json:
+        # CSV streams from the index as it is written (constant memory at any size).
+        import sys
+
+        count = api.export_csv(
+            home, sys.stdout if csv_path == "-" else csv_path, specs,
+            run_filter(kw, include_batch=include_batch), columns,
+            strict_columns=strict_columns, min_col=min_col, max_col=max_col, top=top or limit,
+            extra_cols=extra_cols, all_scalars=all_scalars, skip_unchanged=skip_unchanged,
+            group_by=group_by)
+        if csv_path != "-":
+            click.echo(f"Wrote {count + 1} row(s) to {csv_path}", err=True)
+        return
     table = api.compare(
         home, specs, run_filter(kw, include_batch=include_batch), columns=columns,
         strict_columns=strict_columns, min_col=min_col, max_col=max_col, top=top or limit,

@@ -112,7 +112,8 @@ def default_columns(index, where, params, all_scalars=False):
 
 def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
                   min_col=None, max_col=None, top=None, extra_cols=False,
-                  all_scalars=False, skip_unchanged=False, reap=True, group_by=None):
+                  all_scalars=False, skip_unchanged=False, reap=True, group_by=None,
+                  stream=False):
     """The compare table for the selected runs.
 
     :param columns: query text (``select ...`` or a column list) whose columns are added
@@ -124,6 +125,10 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     :param group_by: column list text (``=C, =dropout``): one row per group, each
         numeric column as ``mean(col)``, ``std(col)``, ``count(col)`` (a ``group by`` in
         ``columns`` does the same); see :func:`_grouped_table`.
+    :param stream: the table's ``rows`` may be an iterator read from the index as it is
+        consumed (constant memory at any number of runs; ``run_ids`` is then empty): the
+        caller consumes it while ``index`` is open. Tables that need every row first
+        (``skip_unchanged``, several column groups, groups) are lists as before.
     """
     from ..query import compile, parse_colspec
 
@@ -161,7 +166,7 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
     groups = _column_groups(index, base_where, base_params, core, extra,
                             strict=strict_columns is not None, all_scalars=all_scalars)
     return _assemble(index, catalog, groups, base_where, base_params, order, top,
-                     skip_unchanged, n_core=len(core))
+                     skip_unchanged, n_core=len(core), stream=stream)
 
 
 def _group_keys(text, user_query):
@@ -328,14 +333,16 @@ def _column_groups(index, where, params, core, extra, strict, all_scalars):
     return explicit + groups
 
 
-def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged, n_core):
+def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged, n_core,
+              stream=False):
     from ..query import compile
 
     headers, kinds = [], []
     by_rid = {}
     order_rid = []
     for cols, cond, cond_params in groups:
-        query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
+        query = ast.Query(columns=tuple(cols), order_by=(order,) if order else (),
+                          limit=top if stream else None)
         compiled = compile(query, catalog, cond, cond_params)
         expanded = compiled.columns
         positions = []
@@ -344,6 +351,9 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
                 headers.append(header)
                 kinds.append(KIND_CORE if len(headers) <= n_core else _kind(col))
             positions.append(headers.index(header))
+        if stream and len(groups) == 1 and not skip_unchanged:
+            rows = _streamed_rows(index, compiled, positions, len(headers), n_core)
+            return Table(headers, kinds, rows)
         for row in reader.compiled_rows(index, compiled):
             rid = row[0]
             values = by_rid.setdefault(rid, {})
@@ -365,6 +375,21 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     if skip_unchanged and len(rows) > 1:
         table = _drop_unchanged(table, n_core)
     return table
+
+
+def _streamed_rows(index, compiled, positions, width, n_core):
+    "The rows of one column group, read from the index as they are consumed."
+    for row in reader.iter_compiled_rows(index, compiled):
+        out = [None] * width
+        seen = set()
+        for pos, value in zip(positions, row[1:]):
+            if pos not in seen:  # a repeated header keeps its first value, as in _assemble
+                seen.add(pos)
+                out[pos] = value
+        if n_core > 1:
+            out[2] = _format_time(out[2])
+            out[3] = _format_duration(out[3])
+        yield out
 
 
 def _ordered(index, by_rid, order, where, params, catalog):

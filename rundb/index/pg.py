@@ -221,6 +221,9 @@ class PgCursor:
     def fetchall(self):
         return self._cur.fetchall()
 
+    def fetchmany(self, size):
+        return self._cur.fetchmany(size)
+
     def __iter__(self):
         return iter(self._cur)
 
