@@ -54,8 +54,8 @@ def _strings(path):
 def test_sql_lives_in_the_index_layer():
     found = []
     for rel, path in _python_files():
-        if rel.startswith(SQL_ALLOWED):
-            continue
+        if rel.startswith(SQL_ALLOWED) or rel == "rundb/query/_parsetab.py":
+            continue  # (the parser's generated tables hold the grammar's keywords)
         for line, text in _strings(path):
             if SQL.search(text):
                 found.append(f"{rel}:{line}: {text.strip()}")

@@ -57,8 +57,7 @@ def scalar_summaries(home, run_ids):
 def select_run_ids(home, specs=(), flt=None):
     """Full ids of the runs ``specs`` and the RunFilter ``flt`` select, newest first."""
     with open_home_index(home) as index:
-        return [run.id for run in reader.load_runs(index, select_rids(index, specs, flt),
-                                                   details=False)]
+        return reader.ids_of(index, select_rids(index, specs, flt))
 
 
 def runs_by_id(home, run_ids, details=True):

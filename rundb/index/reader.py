@@ -264,6 +264,15 @@ def run_times(index, run_ids):
     return {run_id: (started, stopped) for run_id, started, stopped in rows}
 
 
+def ids_of(index, rids):
+    """Full run ids of ``rids``, in the given order (without building run records)."""
+    out = {}
+    for chunk in _chunks(rids):
+        marks = ",".join("?" * len(chunk))
+        out.update(index.conn.execute(f"SELECT rid, id FROM run WHERE rid IN ({marks})", chunk))
+    return [out[rid] for rid in rids if rid in out]
+
+
 def all_ids(index):
     """Every run id in the index."""
     return [row[0] for row in index.conn.execute("SELECT id FROM run")]
