@@ -70,10 +70,10 @@ def rows(page):
     return page.locator("#runs tbody tr[data-id]")
 
 
-def column(page, header):
+def column(page, header, rows="tr[data-id]"):
     headers = page.locator("#runs thead th").all_inner_texts()
     at = [h.strip().rstrip(" ▲▼") for h in headers].index(header) + 1
-    return page.locator(f"#runs tbody tr[data-id] td:nth-child({at})").all_inner_texts()
+    return page.locator(f"#runs tbody {rows} td:nth-child({at})").all_inner_texts()
 
 
 def series_count(page, key):
@@ -153,6 +153,16 @@ def test_sort_select_filter(grid, page, shot):
     assert "filter=%3Dopt+%3D+sgd" in page.url
     assert page.locator("#selection").inner_text() == "2 selected"
     shot(page, "view-filtered")
+
+    # a group by in the columns box: one row per group, no boxes to tick
+    page.locator("#filter").fill("")
+    page.locator("#columns").fill("loss group by =opt")
+    page.locator("#columns").press("Enter")
+    page.wait_for_selector("#runs.grouped")
+    groups = dict(zip(column(page, "opt", rows="tr"), column(page, "count(*)", rows="tr")))
+    assert groups == {"adam": "3", "sgd": "3", "": "1"}  # the batch run has no opt
+    assert page.locator("#runs td.sel").count() == 0
+    assert page.locator("#count").inner_text() == "3 groups"
 
 
 def test_sweep_of_a_batch(grid, page, shot):

@@ -458,11 +458,16 @@ function startRunsPage() {
   for (const id of ["objective", "scatter-flag"]) $(id).addEventListener("change", drawSweep);
   wireCurveControls(redrawCurves);
   loadTable();
+  let tick = 0;
   setInterval(async () => {
-    if (document.hidden || !anyRunning()) { $("live").textContent = ""; return; }
-    $("live").textContent = "live";
+    tick += 1;
+    if (document.hidden) return;
+    const live = anyRunning();
+    $("live").textContent = live ? "live" : "";
+    // every few seconds while runs run; now and then otherwise, so new runs show up
+    if (!live && tick % 5) return;
     await loadTable(true);
-    if (state.selected.size) await loadCurves();
+    if (live && state.selected.size) await loadCurves();
   }, POLL_MS);
 }
 
