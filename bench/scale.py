@@ -54,11 +54,11 @@ for i, (id_, op, started, status, label) in enumerate(rows, 1):
 
 FLOOR_FILTER = _CONNECT + r'''
 import time
+lr = conn.execute("SELECT id FROM flag_name WHERE name = 'lr'").fetchone()[0]
 rows = conn.execute("SELECT r.id, r.op, r.started, r.status, r.label FROM run r "
-                    "JOIN run_flag f ON f.rid = r.rid AND f.name = "
-                    "(SELECT id FROM flag_name WHERE name = 'lr') "
-                    "WHERE r.deleted = 0 AND f.value > 0.01 "
-                    "ORDER BY r.created DESC, r.rid DESC LIMIT 20").fetchall()
+                    "WHERE r.deleted = 0 AND (SELECT f.value FROM run_flag f "
+                    "WHERE f.rid = r.rid AND f.name = ?) > 0.01 "
+                    "ORDER BY r.created DESC, r.rid DESC LIMIT 20", (lr,)).fetchall()
 for i, (id_, op, started, status, label) in enumerate(rows, 1):
     print(f"[{i}:{id_[:8]}]  {op}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started / 1e6))}  {status}  {label}")
 '''

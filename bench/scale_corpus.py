@@ -30,6 +30,8 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
 
 CACHE = os.path.join(HERE, ".cache")
+#: Bumped when the corpus changes: cached indexes of another version are rebuilt.
+VERSION = 2
 
 FLAGS = ("lr", "batch_size", "dropout", "optimizer", "layers", "seed", "momentum", "activation")
 #: 10 scalar keys: (prefix, tag). Tags are distinct, so a bare tag names one key.
@@ -52,7 +54,7 @@ def op_name(i):
 
 
 def home_path(n_runs):
-    return os.path.join(CACHE, f"scale-{n_runs}")
+    return os.path.join(CACHE, f"scale-{n_runs}-v{VERSION}")
 
 
 def cached_home(n_runs, progress=True):
@@ -109,16 +111,18 @@ def _run_rows(n_runs, rng):
         }
         quality = (abs(math.log10(flags["lr"]) + 2.5) / 2.5 + flags["dropout"]
                    + rng.gauss(0, 0.3))
-        floor = max(0.02, 0.05 + 0.4 * quality)
-        loss = (2.3, floor)
-        acc = (0.1, max(0.0, min(1.0, 1.0 - floor / 1.5)))
-        val_loss = (2.3, floor * rng.uniform(1.0, 1.6))
-        val_acc = (0.1, max(0.0, min(1.0, acc[1] - rng.uniform(0, 0.1))))
+        # A smooth floor (no clamping): float metrics rarely tie, and a page sorted by
+        # one reads its ties (ORDER BY value, then newest first) in full.
+        floor = 0.02 + 0.4 * math.log1p(math.exp(quality))
+        loss = (rng.uniform(2.1, 2.5), floor)
+        acc = (rng.uniform(0.05, 0.15), 1.0 - floor / (1.5 + floor))
+        val_loss = (rng.uniform(2.1, 2.5), floor * rng.uniform(1.0, 1.6))
+        val_acc = (rng.uniform(0.05, 0.15), max(0.0, acc[1] - rng.uniform(0, 0.1)))
         lr_sched = (flags["lr"], flags["lr"] * 0.01)
         grad = (rng.lognormvariate(1, 0.5), rng.lognormvariate(-1, 0.5))
         tput = (rng.uniform(100, 5000),) * 2
-        f1 = (0.05, val_acc[1] * rng.uniform(0.9, 1.0))
-        auc = (0.5, 0.5 + val_acc[1] / 2)
+        f1 = (rng.uniform(0.0, 0.1), val_acc[1] * rng.uniform(0.9, 1.0))
+        auc = (rng.uniform(0.45, 0.55), 0.5 + val_acc[1] / 2)
         etime = (rng.uniform(1, 100),) * 2
         stats = (loss, acc, val_loss, val_acc, lr_sched, grad, tput, f1, auc, etime)
         if status == "error" and rng.random() < 0.3:

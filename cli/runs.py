@@ -11,6 +11,9 @@ from .output import fmt_option
 from .options import confirm, filter_options, format_time, pass_home, run_filter, yes_option
 
 DEFAULT_LIMIT = 20
+#: The "N total" under a page of runs is counted up to this many (a count reads every
+#: matching run: seconds for a filter over a million runs).
+COUNT_AT_MOST = 10_000
 
 
 class _DefaultList(click.Group):
@@ -78,7 +81,8 @@ def list_runs(home, specs, limit, all_, deleted, as_json, fmt, **kw):
     for line in format_lines(_numbered_lines(home, shown, flt), fmt):
         click.echo(line)
     if limit and len(found) > limit:
-        total = api.count_runs(home, flt)
+        total = api.count_runs(home, flt, at_most=COUNT_AT_MOST)
+        total = f"more than {COUNT_AT_MOST:,}" if total > COUNT_AT_MOST else f"{total}"
         click.echo(f"Showing the first {limit} runs ({total} total) - use --all to show all",
                    err=True)
 

@@ -134,3 +134,30 @@ def test_streamed_compare_rows_are_the_table_rows(index, options):
     streamed = comparison.compare_table(index, (), flt, stream=True, **options)
     assert not isinstance(streamed.rows, list)
     assert (streamed.headers, list(streamed.rows)) == (table.headers, table.rows)
+
+
+def test_a_list_of_runs_is_read_first_not_the_summary_index(index):
+    # compare RUNS --min loss --top N: the runs are named, so reading scalar_stat's index
+    # in order (every run's value) would cost more than reading the named runs.
+    from rundb.query import compile
+
+    _add_runs(index)
+    catalog = reader.catalog(index)
+    text = "select loss order by loss limit 2"
+    assert "page_with" in compile(text, catalog, "r.deleted = ?", (0,)).sql
+    few = compile(text, catalog, "r.rid IN (?, ?, ?)", (1, 2, 3), few_runs=True)
+    assert "page_with" not in few.sql
+    assert [row[0] for row in reader.compiled_rows(index, few)] == [3, 2]
+
+
+def test_runs_page_counts_the_total_up_to_a_cap(cli, home, index, monkeypatch):
+    from rundb_cli import runs as runs_cli
+
+    _add_runs(index)
+    result = cli("runs", "-n", "3")
+    assert "Showing the first 3 runs (12 total)" in result.stderr
+    monkeypatch.setattr(runs_cli, "COUNT_AT_MOST", 5)
+    result = cli("runs", "-n", "3")
+    assert "Showing the first 3 runs (more than 5 total)" in result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()][:3] == \
+        [line.split()[0] for line in cli("runs", "-n", "4").stdout.splitlines()][:3]

@@ -149,16 +149,19 @@ def compare_table(index, specs=(), flt=None, columns=None, strict_columns=None,
                                         "--max" if max_col else "--min"), desc=bool(max_col))
     if user_query is not None:
         warn_unknown_columns(user_query.columns, catalog)
+    by_rids = False  # base_where is a list of rids (read them first, not an index)
     if user_query is not None and (user_query.where is not None or user_query.order_by
                                    or user_query.limit is not None):
         rids = _query_rids(index, catalog, user_query, base_where, base_params, specs)
         base_where, base_params = _rid_set_clause(index, rids)
+        by_rids = True
     if specs:
         rids = select_rids(index, specs, flt, reap=False)
         base_where, base_params = _rid_set_clause(index, rids)
+        by_rids = True
     if order is not None or top:
         query = ast.Query(columns=(), order_by=(order,) if order else (), limit=top)
-        compiled = compile(query, catalog, base_where, base_params)
+        compiled = compile(query, catalog, base_where, base_params, few_runs=by_rids)
         rids = [row[0] for row in reader.compiled_rows(index, compiled)]
         base_where, base_params = _rid_set_clause(index, rids)
     core = [ast.Attr("run")] if strict_columns else _core_columns(extra_cols)
@@ -341,9 +344,9 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     by_rid = {}
     order_rid = []
     for cols, cond, cond_params in groups:
-        query = ast.Query(columns=tuple(cols), order_by=(order,) if order else (),
-                          limit=top if stream else None)
-        compiled = compile(query, catalog, cond, cond_params)
+        # ``where`` already holds the first ``top`` runs when there is a ``top``.
+        query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
+        compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None)
         expanded = compiled.columns
         positions = []
         for col, header in zip(expanded, compiled.headers):

@@ -31,11 +31,12 @@ def run_positions(home, runs, flt=None):
     return {r.id: found.get(r.rid) for r in runs}
 
 
-def count_runs(home, flt=None):
-    """How many runs pass ``flt``."""
+def count_runs(home, flt=None, at_most=None):
+    """How many runs pass ``flt``; with ``at_most``, at most ``at_most + 1`` (meaning
+    "more than ``at_most``": counting a million filtered runs costs seconds)."""
     with open_home_index(home) as index:
         where, params = where_clause(index, flt or RunFilter())
-        return conditions.count_runs(index, where, params)
+        return conditions.count_runs(index, where, params, at_most)
 
 
 def run_info(home, spec=None, flt=None, reap=True):

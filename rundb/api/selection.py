@@ -154,10 +154,18 @@ def positions(index, rids, flt):
     if flt.deleted:
         numbered = _numbered(index, flt)
     else:
+        # Read newest first only as far as the last of ``rids``: a page of the newest
+        # runs costs the page at any number of runs.
         where, params = where_clause(index, flt)
-        numbered = reader.run_rids(index, where, params)
+        numbered = reader.iter_run_rids(index, where, params)
     wanted = set(rids)
-    return {rid: i for i, rid in enumerate(numbered, 1) if rid in wanted}
+    found = {}
+    for i, rid in enumerate(numbered, 1):
+        if rid in wanted:
+            found[rid] = i
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 def _resolve_spec(index, spec, ordered, where, params):

@@ -83,9 +83,15 @@ def run_with_id(run_id):
     return "r.id = ?", [run_id]
 
 
-def count_runs(index, where, params):
-    """How many runs pass ``where``."""
-    return index.conn.execute(f"SELECT count(*) FROM run r WHERE {where}", params).fetchone()[0]
+def count_runs(index, where, params, at_most=None):
+    """How many runs pass ``where``; with ``at_most``, counting stops after that many
+    plus one (``at_most + 1`` means "more than ``at_most``")."""
+    if at_most is None:
+        return index.conn.execute(f"SELECT count(*) FROM run r WHERE {where}",
+                                  params).fetchone()[0]
+    return index.conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM run r WHERE {where} LIMIT ?) AS c",
+        [*params, int(at_most) + 1]).fetchone()[0]
 
 
 def rid_set(index, rids):

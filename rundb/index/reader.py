@@ -32,6 +32,18 @@ def run_rids(index, where="1", params=(), order=NEWEST_FIRST, limit=None):
     return [row[0] for row in index.conn.execute(sql, list(params))]
 
 
+def iter_run_rids(index, where="1", params=(), order=NEWEST_FIRST):
+    """:func:`run_rids`, read as they are consumed (stop early to read less)."""
+    cur = index.conn.cursor()
+    cur.execute(f"SELECT r.rid FROM run r WHERE {where} ORDER BY {order}", list(params))
+    while True:
+        chunk = cur.fetchmany(200)
+        if not chunk:
+            return
+        for row in chunk:
+            yield row[0]
+
+
 def load_runs(index, rids, details=True):
     """Run records for ``rids``, in the given order.
 

@@ -590,11 +590,14 @@ def _dialect_of(catalog):
     return dialect
 
 
-def compile(query, catalog, runs_where=None, runs_params=()):
+def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False):
     """Compile *query* (a ``Query`` or its text) against *catalog*.
 
     :param runs_where: an SQL condition on ``r`` choosing the runs (ids, op, status ...),
         AND-ed with the query's WHERE; ``runs_params`` are its parameters.
+    :param few_runs: ``runs_where`` names a few runs (a list of ids): read those first.
+        Otherwise a page sorted by a scalar summary (``order by loss limit 20``) is read
+        in order from the summary's index, which costs the page at any number of runs.
 
     >>> from rundb.catalog import Catalog, ScalarKey
     >>> from rundb.index.dialect import SQLITE
@@ -650,7 +653,7 @@ def compile(query, catalog, runs_where=None, runs_params=()):
         order.append(f"{x.sql} {'DESC' if item.desc else 'ASC'} NULLS LAST")
     order.append("r.created DESC, r.rid DESC")
 
-    seek = _summary_seek(compiler, query)
+    seek = None if few_runs else _summary_seek(compiler, query)
     if seek is not None:
         return _compile_seek(compiler, query, seek, outputs, select_params, conditions,
                              where_params, order[1:], order_params, headers, columns,
