@@ -204,8 +204,29 @@ def measure(argv, env, repeats, cleanup=(), warmup=1):
     return {"median": statistics.median(times), "rss_mb": rss, "ok": ok, "bytes": out}
 
 
-def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=()):
+def startup(repeats):
+    """Fixed costs: ``rundb --help`` against ``python -c "import click"``, and the
+    interpreter alone."""
+    env = dict(os.environ)
+    rundb = os.path.join(BIN, "rundb")
     rows = []
+    for name, ours, floor in (
+            ("rundb --help (vs import click)", [rundb, "--help"],
+             [sys.executable, "-c", "import click"]),
+            ("python -c 'import click' (vs python -c pass)",
+             [sys.executable, "-c", "import click"], [sys.executable, "-c", "pass"])):
+        a = measure(ours, env, repeats)
+        b = measure(floor, env, repeats)
+        rows.append({"kind": "startup", "question": name, "runs": 0, "rundb_s": a["median"],
+                     "floor_s": b["median"], "ratio": a["median"] / b["median"],
+                     "vs_first": None, "rss_mb": a["rss_mb"], "floor_rss_mb": b["rss_mb"],
+                     "ok": a["ok"] and b["ok"], "bytes": a["bytes"]})
+        print(_line(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=()):
+    rows = startup(repeats)
     base = {}
     for n in sizes:
         home = scale_corpus.cached_home(n)
@@ -252,7 +273,7 @@ def table(rows, first):
     out = ["| question | runs | rundb (s) | floor (s) | rundb / floor | vs "
            f"{first:,} runs | peak RSS (MB) | floor RSS (MB) |",
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for kind in ("page", "table"):
+    for kind in ("startup", "page", "table"):
         for r in sorted((r for r in rows if r["kind"] == kind),
                         key=lambda r: (r["question"], r["runs"])):
             out.append(_line(r))

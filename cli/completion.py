@@ -11,8 +11,6 @@ Completers never fail: any error gives no suggestions.
 
 import os
 
-from click.shell_completion import CompletionItem
-
 #: How many of the newest runs are offered.
 MAX_RUNS = 50
 
@@ -27,6 +25,8 @@ def _home(ctx):
 def complete_run(ctx, param, incomplete):
     """Run specs: list positions (``1`` is the newest) and short ids, with the operation
     and label as help."""
+    from click.shell_completion import CompletionItem  # only when completing
+
     try:
         from rundb import api
 
@@ -50,6 +50,8 @@ def complete_run(ctx, param, incomplete):
 def complete_run_args(ctx, param, incomplete):
     """For ``rundb run``: operations and scripts first, then ``NAME=`` for each flag of
     the one given."""
+    from click.shell_completion import CompletionItem  # only when completing
+
     try:
         from rundb import api
 

@@ -10,7 +10,6 @@ columns, never with the number of scalar points.
 
 import datetime
 import json
-import logging
 from dataclasses import dataclass, field, replace
 
 from ..errors import QueryError, RunNotFound
@@ -20,7 +19,6 @@ from ..query import ast
 from ..catalog import scalar_key_name
 from .selection import RunFilter, select_rids, where_clause
 
-log = logging.getLogger("rundb")
 
 CORE = ("run", "operation", "started", "time", "status", "label")
 
@@ -298,7 +296,9 @@ def warn_unknown_columns(columns, catalog):
         col = col.col if isinstance(col, ast.Aggregate) else col
         problem = col is not None and unknown_column(col, catalog)
         if problem:
-            log.warning(problem)
+            import logging  # only to warn (start-up time)
+
+            logging.getLogger("rundb").warning(problem)
 
 
 def _query_rids(index, catalog, query, where, params, specs):

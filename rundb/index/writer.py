@@ -10,7 +10,6 @@ import os
 from itertools import repeat
 
 from ..run import RUN_COLUMNS, Run
-from ..tfevents import series_from_points
 
 #: The ``run`` table's columns (rundb.run.RUN_COLUMNS), written in this order.
 _RUN_COLUMNS = tuple(RUN_COLUMNS)
@@ -228,6 +227,8 @@ def insert_stats(index, rows):
 def add_scalars(index, rid, points):
     """Record scalar points ``(prefix, tag, step, value, wall_time)`` for a run."""
     if points:
+        from ..tfevents import series_from_points  # not on the read path
+
         add_series(index, rid, series_from_points(points))
 
 
