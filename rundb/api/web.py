@@ -68,9 +68,8 @@ def runs_table(home, flt=None, columns=None, strict=False, sort=None, desc=False
             order = tuple(user_query.order_by)
         if user_query is not None:
             warn_unknown_columns(user_query.columns, catalog)
-        rids = _ordered_rids(index, catalog, where, params, user_query, order)
-        total = len(rids)
-        page = rids[offset:offset + limit]
+        page, total = _page_rids(index, catalog, where, params, user_query, order, offset,
+                                 limit)
         page_where, page_params = conditions.rid_set(index, page)
         core = [ast.Attr("run")] if strict else _core_columns(False)
         extra = list(user_query.columns) if user_query is not None else []
@@ -93,19 +92,26 @@ def runs_table(home, flt=None, columns=None, strict=False, sort=None, desc=False
     return TablePage(table, total, ids, specs)
 
 
-def _ordered_rids(index, catalog, where, params, user_query, order):
-    """rids of every run the filter and the columns query's ``where``/``limit`` pass, in
-    ``order`` (newest first when empty)."""
+def _page_rids(index, catalog, where, params, user_query, order, offset, limit):
+    """(rids of the page, how many runs in all): the runs the filter and the columns
+    query's ``where``/``limit`` pass, in ``order`` (newest first when empty). Without a
+    ``where``/``limit`` in the columns query, SQL reads only the first ``offset + limit``
+    runs in order (an index seek for a summary sort) and counts the rest."""
     from ..query import compile
 
     query_where = user_query.where if user_query is not None else None
     query_limit = user_query.limit if user_query is not None else None
-    if query_where is None and query_limit is None and not order:
-        return reader.run_rids(index, where, params)
-    order = order or (ast.Order(ast.Attr("started"), desc=True),)
-    compiled = compile(ast.Query(columns=(), where=query_where, order_by=order,
-                                 limit=query_limit), catalog, where, params)
-    return [row[0] for row in reader.compiled_rows(index, compiled)]
+    paged = query_where is None and query_limit is None
+    need = offset + limit if paged else query_limit
+    if paged and not order:
+        rids = reader.run_rids(index, where, params, limit=need)
+    else:
+        order = order or (ast.Order(ast.Attr("started"), desc=True),)
+        compiled = compile(ast.Query(columns=(), where=query_where, order_by=order,
+                                     limit=need), catalog, where, params)
+        rids = [row[0] for row in reader.compiled_rows(index, compiled)]
+    total = conditions.count_runs(index, where, params) if paged else len(rids)
+    return rids[offset:offset + limit], total
 
 
 def _specs(index, catalog, groups, headers):
