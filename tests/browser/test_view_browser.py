@@ -111,6 +111,7 @@ def test_sort_select_filter(grid, page, shot):
     for i in range(3):
         boxes.nth(i).check()
     page.wait_for_function("""() => {
+        if (typeof echarts === "undefined") return false;
         const node = document.querySelector('.chart[data-key="loss"] .plot');
         const chart = node && echarts.getInstanceByDom(node);
         return chart && chart.getOption().series.length === 3; }""")
@@ -128,6 +129,7 @@ def test_sort_select_filter(grid, page, shot):
     page.locator("#objective").select_option("loss")
     page.locator("#scatter-flag").select_option("lr")
     page.wait_for_function("""() => {
+        if (typeof echarts === "undefined") return false;
         const chart = echarts.getInstanceByDom(document.getElementById('parallel'));
         return chart && chart.getOption().series[0].data.length === 3; }""")
     page.locator("#logy").uncheck()
@@ -169,10 +171,12 @@ def test_sweep_of_a_batch(grid, page, shot):
     """A batch's trials: parallel coordinates of flags -> loss; clicking a line selects."""
     _home, _project, url, trials = grid
     page.goto(url)
-    page.locator("#runs a.trials").click()
+    with page.expect_navigation(wait_until="load"):
+        page.locator("#runs a.trials").click()
     page.wait_for_function("() => document.querySelectorAll('#runs tbody tr[data-id]').length === 6")
     assert "batch=" in page.url and "trials of batch" in page.locator("#filter-form").inner_text()
     page.wait_for_function("""() => {
+        if (typeof echarts === "undefined") return false;
         const chart = echarts.getInstanceByDom(document.getElementById('parallel'));
         return chart && chart.getOption().series[0].data.length === 6; }""")
     axes = page.evaluate("""() => echarts.getInstanceByDom(document.getElementById('parallel'))
@@ -197,6 +201,7 @@ def test_sweep_of_a_batch(grid, page, shot):
     page.mouse.click(hit["x"], hit["y"])
     page.wait_for_function("() => document.getElementById('selection').textContent === '1 selected'")
     page.wait_for_function("""() => {
+        if (typeof echarts === "undefined") return false;
         const node = document.querySelector('.chart[data-key="loss"] .plot');
         const chart = node && echarts.getInstanceByDom(node);
         return chart && chart.getOption().series.length === 1; }""")
@@ -245,6 +250,7 @@ def test_a_running_run_grows_live(grid, page, shot):
         page.wait_for_selector(f'#runs tr[data-id="{run.id}"]')
         page.locator(f'#runs tr[data-id="{run.id}"] td.sel input').check()
         page.wait_for_function("""() => {
+            if (typeof echarts === "undefined") return false;
             const node = document.querySelector('.chart[data-key="loss"] .plot');
             const chart = node && echarts.getInstanceByDom(node);
             return chart && chart.getOption().series[0].data.length > 0; }""")
