@@ -30,6 +30,9 @@ setup(
         "google-crc32c>=1.5",
         "tensorboard>=2.15",
         "scikit-optimize>=0.10",
+        # Optuna's samplers (tpe, cmaes) and pruners (--prune); imported only when used
+        "optuna>=4.0",
+        "cmaes>=0.10",
         "jinja2>=3.1",
         "psutil>=5.9",
     ],

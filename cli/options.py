@@ -26,7 +26,11 @@ def confirm(question, default=True):
     return answer in ("y", "yes")
 
 
-_STATUS_FLAGS = ("running", "completed", "error", "terminated", "pending", "staged")
+_STATUS_FLAGS = ("running", "completed", "error", "terminated", "pending", "staged", "pruned")
+
+#: Short options of the status filters (Guild's -Sr, -Sc ...); pruned has none (-Sp is
+#: pending's).
+_STATUS_SHORT = {s: f"-S{s[0]}" for s in _STATUS_FLAGS if s != "pruned"}
 
 
 def filter_options(fn):
@@ -59,8 +63,8 @@ def filter_options(fn):
                           "\"lr in [0.1, 0.01]\", \"loss is undefined\", "
                           "\"label contains best\"."),
     ] + [
-        click.option(f"-S{s[0]}", f"--{s}", f"status_{s}", is_flag=True,
-                     help=f"Runs with status {s}.")
+        click.option(*([_STATUS_SHORT[s]] if s in _STATUS_SHORT else []), f"--{s}",
+                     f"status_{s}", is_flag=True, help=f"Runs with status {s}.")
         for s in _STATUS_FLAGS
     ]
     for opt in reversed(opts):

@@ -34,7 +34,8 @@ class _RunCommand(click.Command):
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the run's output.")
 @click.option("--no-sys-metrics", is_flag=True,
               help="Do not sample CPU, memory and GPU use into sys/* scalars.")
-@click.option("-o", "--optimizer", metavar="NAME", help="Optimizer: random, gp (bayesian), forest, gbrt, + (grid), or one named in rundb.yml.")
+@click.option("-o", "--optimizer", metavar="NAME", help="Optimizer: random, gp (bayesian), forest, gbrt (scikit-optimize); tpe, cmaes, "
+              "optuna-random (Optuna); + (grid); or one named in rundb.yml.")
 @click.option("-O", "--optimize", is_flag=True, help="Use the operation's default optimizer (rundb.yml).")
 @click.option("-Fo", "--opt-flag", "opt_flags", multiple=True, metavar="NAME=VALUE", help="Optimizer flag (repeatable).")
 @click.option("-m", "--max-trials", type=int, metavar="N", help="At most N trials (default 20 for optimizers).")
@@ -43,6 +44,14 @@ class _RunCommand(click.Command):
 @click.option("--prev-trials", default="batch", show_default=True, metavar="SCOPE",
               help="Earlier trials an optimizer learns from: batch, operation, sourcecode or query.")
 @click.option("--prev-trials-filter", metavar="EXPR", help="With --prev-trials query: which runs.")
+@click.option("--prune", metavar="RULE",
+              help="Stop hopeless trials early: median, percentile:P, asha, hyperband or none "
+              "(Optuna's pruners).")
+@click.option("--prune-on", metavar="SCALAR",
+              help="The scalar whose curve the pruner judges (default: the objective's).")
+@click.option("--prune-warmup", type=int, metavar="N", help="Steps before any pruning (default 0).")
+@click.option("--prune-min-trials", type=int, metavar="N",
+              help="Trials finished before any pruning (default 5).")
 @click.option("--print-trials", is_flag=True, help="Show the batch's trials, then exit.")
 @click.option("--save-trials", metavar="PATH", help="Save the batch's trials as CSV, then exit.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the batch when a trial fails.")
@@ -59,8 +68,9 @@ class _RunCommand(click.Command):
 @pass_home
 def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         test_output_scalars, random_seed, quiet, no_sys_metrics, optimizer, optimize, opt_flags, max_trials,
-        minimize, maximize, prev_trials, prev_trials_filter, print_trials, save_trials,
-        fail_on_trial_error, needed, parallel, cluster, trial_json):
+        minimize, maximize, prev_trials, prev_trials_filter, prune, prune_on, prune_warmup,
+        prune_min_trials, print_trials, save_trials, fail_on_trial_error, needed, parallel,
+        cluster, trial_json):
     """Run a script or an operation as a tracked run.
 
     ARGS is a Python script or an operation from rundb.yml followed by NAME=VALUE flag
@@ -94,7 +104,8 @@ def run(home, ctx, args, yes, label, tags, force_flags, print_cmd, help_op,
         random_seed=random_seed, minimize=minimize, maximize=maximize,
         prev_trials=prev_trials, prev_trials_filter=prev_trials_filter,
         fail_on_trial_error=fail_on_trial_error, needed=needed, parallel=parallel,
-        cluster=cluster,
+        cluster=cluster, prune=prune, prune_on=prune_on, prune_warmup=prune_warmup,
+        prune_min_trials=prune_min_trials,
     )
     if batch is not None:
         _run_batch(home, batch, label, tags, yes, quiet, print_cmd, print_trials, save_trials)

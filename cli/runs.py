@@ -155,6 +155,10 @@ def _info_fields(run):
         ("pid", run.pid or ""),
         *_provenance_fields(run),
     ]
+    if run.status == "pruned" and "pruned_step" in run.attrs:
+        # Where its batch's pruner stopped it (and by which rule), right after the status.
+        fields[3:3] = [("pruned_step", run.attrs["pruned_step"]),
+                       ("pruned_by", run.attrs.get("pruned_by", ""))]
     return fields
 
 

@@ -26,7 +26,7 @@ __all__ = ["RUN_ID_PATTERN", "STATUSES", "check_inside", "check_meta", "check_no
 RUN_ID_PATTERN = re.compile(r"[0-9a-f]{32}\Z")
 
 #: Every status a run record may hold.
-STATUSES = ("running", "completed", "error", "terminated", "pending", "staged")
+STATUSES = ("running", "completed", "error", "terminated", "pending", "staged", "pruned")
 
 _INT64 = (-(2**63), 2**63 - 1)
 _INT32 = (-(2**31), 2**31 - 1)

@@ -128,7 +128,8 @@ def test_no_search_dimensions(cli, home, noisy):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--optimizer", "nope"), "rundb: unknown optimizer 'nope' (expected one of: bayesian, forest, gbrt, gp, random)\n"),
+    (("--optimizer", "nope"), "rundb: unknown optimizer 'nope' (expected one of: bayesian, cmaes, "
+         "forest, gbrt, gp, optuna-random, random, tpe)\n"),
     (("-Fo", "foo=123"), "rundb: invalid optimizer flag foo=123: no optimizer specified\n"),
     (("--optimizer", "gp", "--maximize", "the quick brown fox"),
      "rundb: invalid objective 'the quick brown fox': unexpected token 'quick', line 1, pos 11\n"),

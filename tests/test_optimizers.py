@@ -76,7 +76,8 @@ def test_resolve_optimizer_unknown():
     with pytest.raises(BatchError) as e:
         resolve_optimizer("nope")
     assert str(e.value) == (
-        "unknown optimizer 'nope' (expected one of: bayesian, forest, gbrt, gp, random)"
+        "unknown optimizer 'nope' (expected one of: bayesian, cmaes, forest, gbrt, gp, "
+        "optuna-random, random, tpe)"
     )
 
 

@@ -4,11 +4,11 @@ Function runs are not thread-safe: each one changes the process's working direct
 run directory while the function runs (see :mod:`rundb.ops.funcrun`).
 """
 
-from ..ops.capture import active_run_dir
+from ..ops.capture import TrialPruned, active_run_dir
 from ..ops.funcrun import RunError, RunException, RunTerminated, SearchRange
 
-__all__ = ["RunError", "RunException", "RunTerminated", "SearchRange", "active_run_dir",
-           "run_function"]
+__all__ = ["RunError", "RunException", "RunTerminated", "SearchRange", "TrialPruned",
+           "active_run_dir", "run_function"]
 
 
 def run_function(home, fn, args, kw, make_handle=None):

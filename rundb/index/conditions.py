@@ -160,14 +160,17 @@ def any_run(index, where, params):
 # --- batches: earlier trials ---------------------------------------------------------------
 
 
-def prior_trials(index, scope, batch_id, op_name, filter_sql=None, filter_params=()):
+def prior_trials(index, scope, batch_id, op_name, filter_sql=None, filter_params=(),
+                 with_pruned=False):
     """(SQL condition, params) choosing the earlier trials an optimizer learns from.
 
     :param scope: ``batch`` (this batch's trials), ``operation`` (completed runs of the op),
         ``sourcecode`` (of the op with this batch's source code), else the runs passing
         ``filter_sql`` (a compiled ``--filter`` expression), batches left out
+    :param with_pruned: pruned trials too (Optuna's samplers learn from them)
     """
-    completed = "r.status = 'completed'"
+    completed = ("r.status IN ('completed', 'pruned')" if with_pruned
+                 else "r.status = 'completed'")
     if scope == "batch":
         return f"r.parent = ? AND {completed}", [batch_id]
     if scope == "operation":

@@ -33,7 +33,14 @@ from .. import api
 from . import frames
 from .frames import Run, RunsDataFrame, RunsSeries
 from ..home import Home
-from ..api.functions import RunError, RunException, RunTerminated, SearchRange, active_run_dir
+from ..api.functions import (
+    RunError,
+    RunException,
+    RunTerminated,
+    SearchRange,
+    TrialPruned,
+    active_run_dir,
+)
 
 __all__ = [
     "Run",
@@ -42,6 +49,7 @@ __all__ = [
     "RunTerminated",
     "RunsDataFrame",
     "RunsSeries",
+    "TrialPruned",
     "compare",
     "get_home",
     "loguniform",
@@ -55,7 +63,8 @@ __all__ = [
 
 # Shown by the names users import them by (rundb.ipy.RunError in a traceback), not by
 # the modules that define them.
-for _cls in (Run, RunError, RunException, RunTerminated, RunsDataFrame, RunsSeries):
+for _cls in (Run, RunError, RunException, RunTerminated, RunsDataFrame, RunsSeries,
+             TrialPruned):
     _cls.__module__ = __name__
 del _cls
 
@@ -137,7 +146,13 @@ def run(fn, *args, **kw):
     * ``_label``: the label (a template: ``"lr=${lr}"``); default: every flag ``NAME=VAL``
     * ``_tag``: a tag (or list of tags), put in front of the label and recorded as a tag
     * ``_op_name``: the operation name (default: the function's name; ``train()``)
-    * ``_optimizer``: ``random``, ``gp``, ``forest``, ``gbrt`` (or ``+`` for a grid)
+    * ``_optimizer``: ``random``, ``gp``, ``forest``, ``gbrt`` (scikit-optimize), ``tpe``,
+      ``cmaes``, ``optuna-random`` (Optuna's samplers), or ``+`` for a grid
+    * ``_prune``: ``median``, ``percentile:25``, ``asha`` or ``hyperband`` (Optuna's
+      pruners), with ``_prune_on`` (a scalar; default the objective's),
+      ``_prune_warmup`` and ``_prune_min_trials``: a trial the pruner stops raises
+      :class:`TrialPruned` inside the function at its next print (or next epoch logged by
+      ``rundb.keras.RunCallback``); its run's status is ``pruned`` and the batch goes on
     * ``_minimize`` / ``_maximize``: the optimizer's objective column (default: minimize loss)
     * ``_max_trials``, ``_random_seed``: for batches
     * ``_opt_<name>``: an optimizer flag (``_opt_random_starts=2``, ``_opt_xi=0.02``)
@@ -162,15 +177,15 @@ def run(fn, *args, **kw):
 
 def runs(operations=None, labels=None, tags=None, unlabeled=False, marked=False,
          unmarked=False, running=False, completed=False, error=False, terminated=False,
-         pending=False, staged=False, started=None, digest=None, filter=None,
+         pending=False, staged=False, pruned=False, started=None, digest=None, filter=None,
          include_batch=False, deleted=False, limit=None):
     """The runs of the current home, newest first, as a :class:`RunsDataFrame`.
 
     :param operations: substrings of the operation name (any of)
     :param labels: substrings of the label (any of)
     :param tags: tags (any of)
-    :param running, completed, error, terminated, pending, staged: status (any of those
-        set; none set means any status)
+    :param running, completed, error, terminated, pending, staged, pruned: status (any of
+        those set; none set means any status)
     :param started: a time range (``"last hour"``, ``"after 2024-05-01"``)
     :param filter: a where-expression of the query language (``"=lr > 0.01 and loss < 1"``)
     :param include_batch: also list batch runs (``train()+gp``)
@@ -179,20 +194,22 @@ def runs(operations=None, labels=None, tags=None, unlabeled=False, marked=False,
     flt = _run_filter(
         operations=operations, labels=labels, tags=tags, unlabeled=unlabeled, marked=marked,
         unmarked=unmarked, running=running, completed=completed, error=error,
-        terminated=terminated, pending=pending, staged=staged, started=started,
-        digest=digest, filter=filter, include_batch=include_batch, deleted=deleted)
+        terminated=terminated, pending=pending, staged=staged, pruned=pruned,
+        started=started, digest=digest, filter=filter, include_batch=include_batch,
+        deleted=deleted)
     return frames.runs_frame(get_home(), flt, limit)
 
 
 def _run_filter(operations=None, labels=None, tags=None, unlabeled=False, marked=False,
                 unmarked=False, running=False, completed=False, error=False,
-                terminated=False, pending=False, staged=False, started=None, digest=None,
-                filter=None, include_batch=False, deleted=False):
+                terminated=False, pending=False, staged=False, pruned=False, started=None,
+                digest=None, filter=None, include_batch=False, deleted=False):
     from ..api.selection import RunFilter
 
     statuses = [name for name, on in (
         ("running", running), ("completed", completed), ("error", error),
-        ("terminated", terminated), ("pending", pending), ("staged", staged)) if on]
+        ("terminated", terminated), ("pending", pending), ("staged", staged),
+        ("pruned", pruned)) if on]
     return RunFilter(
         ops=_strings(operations), labels=_strings(labels), tags=_strings(tags),
         unlabeled=unlabeled, marked=True if marked else (False if unmarked else None),

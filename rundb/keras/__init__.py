@@ -103,6 +103,9 @@ class RunCallback:
             if number is not None:
                 writer.add_scalar(str(name), number, step)
         writer.flush()
+        capture = sys.modules.get("rundb.ops.capture")
+        if capture is not None:  # a function trial its batch pruned stops here
+            capture.check_pruned()
 
     def close(self):
         """Close the event file (training may go on: a new file is opened then)."""

@@ -17,6 +17,7 @@ from ..run import now_us
 log = logging.getLogger("rundb")
 
 DEFAULT_MAX_TRIALS = 20
+OPTUNA_SAMPLERS = ("tpe", "cmaes", "optuna-random")  # as rundb.ops.prune names them
 PREV_TRIALS = ("batch", "operation", "sourcecode", "query")
 
 
@@ -50,6 +51,9 @@ class BatchPlan:
     needed: bool = False
     parallel: int | None = None  # trials at once (> 1, or a cluster: rundb.ops.parallel)
     cluster: str | None = None  # an existing Dask scheduler's address
+    prune: object = None  # rundb.ops.prune.PruneSpec, or None
+    #: The batch's Optuna study while it runs (rundb.ops.prune.SearchStudy), or None.
+    study: object = field(default=None, compare=False, repr=False)
 
     @property
     def op_name(self):
@@ -57,7 +61,12 @@ class BatchPlan:
 
     @property
     def sequential(self):
-        return self.optimizer in ("gp", "forest", "gbrt")
+        return self.optimizer in ("gp", "forest", "gbrt", *OPTUNA_SAMPLERS)
+
+    @property
+    def optuna(self):
+        """The optimizer is one of Optuna's samplers."""
+        return self.optimizer in OPTUNA_SAMPLERS
 
 
 def parse_objective(minimize=None, maximize=None, opdef_objective=None):
@@ -110,11 +119,41 @@ def check_objective_known(index, objective, found, rows, catalog=None):
 def plan_batch(plan, flags, *, batch_files=(), optimizer=None, opt_assigns=None,
                max_trials=None, random_seed=None, minimize=None, maximize=None,
                prev_trials="batch", prev_trials_filter=None, fail_on_trial_error=False,
-               needed=False, optimize=False, parallel=None, cluster=None):
+               needed=False, optimize=False, parallel=None, cluster=None, prune=None,
+               prune_on=None, prune_warmup=None, prune_min_trials=None):
     """A BatchPlan when ``flags``/options ask for several trials, else None.
 
-    :raises BatchError: bad optimizer, optimizer flags, search space or objective.
+    :param prune: a pruning rule (``median``, ``percentile:25``, ``asha``, ``hyperband``,
+        ``none``), with ``prune_on`` (a scalar; default the objective's),
+        ``prune_warmup`` and ``prune_min_trials`` (see rundb.ops.prune).
+    :raises BatchError: bad optimizer, optimizer flags, search space, objective or
+        pruning rule; ``--prune`` on a single run.
     """
+    batch = _plan_batch(plan, flags, batch_files, optimizer, opt_assigns, max_trials,
+                        random_seed, minimize, maximize, prev_trials, prev_trials_filter,
+                        fail_on_trial_error, needed, optimize, parallel, cluster)
+    from .prune import parse_prune
+
+    if batch is None:
+        if prune is not None and str(prune).strip().lower() != "none":
+            parse_prune(prune, prune_on, prune_warmup, prune_min_trials,
+                        parse_objective(minimize, maximize,
+                                        getattr(plan.opdef, "objective", None)))
+            raise BatchError("--prune needs a search: give a flag a range or a list of "
+                             "values (lr=[0.001:0.1]), or an optimizer")
+        parse_prune(None, prune_on, prune_warmup, prune_min_trials)  # options alone
+        return None
+    objective = batch.objective or parse_objective(minimize, maximize,
+                                                   getattr(plan.opdef, "objective", None))
+    batch.prune = parse_prune(prune, prune_on, prune_warmup, prune_min_trials, objective)
+    if batch.prune is not None and batch.objective is None:
+        batch.objective = objective
+    return batch
+
+
+def _plan_batch(plan, flags, batch_files, optimizer, opt_assigns, max_trials, random_seed,
+                minimize, maximize, prev_trials, prev_trials_filter, fail_on_trial_error,
+                needed, optimize, parallel, cluster):
     from .optimizers import opt_flags as merge_opt_flags
     from .optimizers import resolve_optimizer
     from .searchspace import flag_dims, is_search_spec, no_dims_error
@@ -176,6 +215,10 @@ def plan_batch(plan, flags, *, batch_files=(), optimizer=None, opt_assigns=None,
         raise BatchError(f"invalid --prev-trials '{prev_trials}' (expected one of: {', '.join(PREV_TRIALS)})")
     if prev_trials == "query" and not prev_trials_filter:
         raise BatchError("--prev-trials query needs --prev-trials-filter EXPR")
+    if batch.optuna:
+        from .prune import distributions
+
+        distributions(optimizer, names, dims)  # a space Optuna cannot express fails here
     return batch
 
 
@@ -196,8 +239,14 @@ def preview(batch):
     elif batch.optimizer == "random":
         lines = [f"You are about to run {plan.name} with random search (max {batch.max_trials} trials)"]
     else:
-        lines = [f"You are about to run {plan.name} with 'skopt:{batch.optimizer}' optimizer "
+        engine = "optuna" if batch.optuna else "skopt"
+        name = "random" if batch.optimizer == "optuna-random" else batch.optimizer
+        lines = [f"You are about to run {plan.name} with '{engine}:{name}' optimizer "
                  f"(max {batch.max_trials} trials, {batch.objective.describe()})"]
+    if batch.prune is not None:
+        p = batch.prune
+        lines.append(f"Pruning trials by {p.rule} of {p.key} (after step {p.warmup}, "
+                     f"once {p.min_trials} trial(s) have finished)")
     for name in sorted(batch.flags):
         lines.append(f"  {name}: {encode_flag_value(batch.flags[name])}")
     if batch.opt_flags:
@@ -234,7 +283,7 @@ def _fixed(flags):
 
 
 def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_trial=None,
-              start_trial=None):
+              start_trial=None, on_prune=None):
     """Run every trial of ``batch``; return the batch run (status completed, error or
     terminated). Trials run one after another in this process.
 
@@ -247,6 +296,8 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_tria
         ``staged`` for trials left over when the batch stops on an error).
     :param start_trial: ``start_trial(run, flags)`` runs a recorded trial to its end and
         returns the finished run; a trial whose status is ``terminated`` stops the batch.
+    :param on_prune: ``on_prune(run_id, step, reason)`` stops a trial the pruner prunes
+        (default: a stop request in the index, which the trial's runner acts on).
     """
     from .labels import default_label
     from .operation import create_run, start_run
@@ -271,6 +322,7 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_tria
     batch_run = _create_batch_run(home, index, batch, label or default_label(batch.opt_flags), tags)
     total = len(batch.trials) if batch.trials is not None else batch.max_trials
     status = "completed"
+    watch = open_study(home, batch, on_prune)
     try:
         for i in range(1, total + 1):
             if batch.trials is not None:
@@ -285,7 +337,9 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_tria
             seed = batch.random_seed if batch.seed_given else None
             trial = create_trial(flags, label=label, tags=tags, parent=batch_run.id,
                                  random_seed=seed, status="running")
+            bind_trial(batch, trial.id)
             trial = start_trial(trial, flags)
+            trial_ended(index, batch, trial, watch)
             if trial.status == "terminated":
                 status = "terminated"
                 break
@@ -303,10 +357,93 @@ def run_batch(home, index, batch, *, label=None, tags=(), echo=True, create_tria
         # Never leave a half-run batch marked running.
         store.save_run(index, batch_run, status="error", stopped=now_us(), exit_status=1, pid=None)
         raise
+    finally:
+        close_study(batch, watch)
     exit_status = {"completed": 0, "error": 1, "terminated": -15}[status]
     _clear_stop(index, batch_run)
     return store.save_run(index, batch_run, status=status, stopped=now_us(),
                           exit_status=exit_status, pid=None)
+
+
+def open_study(home, batch, on_prune=None):
+    """Start the batch's Optuna study (an Optuna sampler, or pruning) and, when it prunes,
+    the thread that watches its running trials; return that watch (or None)."""
+    if not (batch.optuna or batch.prune is not None):
+        return None
+    from ..index.db import open_index
+    from .prune import PruneWatch, SearchStudy
+    from .searchspace import flag_dims
+
+    names, dims = ((), ())
+    if batch.optuna:
+        names, dims, _ = flag_dims(batch.flags)
+    batch.study = SearchStudy(
+        batch.optimizer if batch.optuna else None, seed=batch.random_seed,
+        opt_flags=batch.opt_flags, prune=batch.prune,
+        negate=bool(batch.objective and batch.objective.negate), names=names, dims=dims)
+    if batch.prune is None:
+        return None
+    location = home.index_location
+
+    def connect():
+        ix = open_index(location)
+        ix.home_dir = home.path
+        return ix
+
+    watch = PruneWatch(batch.study, connect, on_prune=on_prune)
+    watch.__enter__()
+    return watch
+
+
+def close_study(batch, watch):
+    if watch is not None:
+        watch.__exit__(None, None, None)
+    batch.study = None
+
+
+def bind_trial(batch, run_id):
+    """The trial just recorded (with the flags last suggested) is ``run_id``."""
+    if batch.study is not None:
+        batch.study.bind(run_id)
+
+
+def trial_ended(index, batch, run, watch=None):
+    """Tell the batch's study how a trial ended (its objective, its curve's last points);
+    say once when the prune-on scalar is nowhere to be found."""
+    study = batch.study
+    if study is None or run is None:
+        return
+    objective = None
+    if run.status == "completed":
+        objective = _objective_of(index, batch, run.id)
+    points = watch.last_points(index, run.id) if watch is not None else None
+    study.finish(run.id, run.status, objective, points)
+    if watch is not None and not watch.warned and not watch.key_ids:
+        watch.warned = True
+        _warn_prune_key(index, batch)
+
+
+def _warn_prune_key(index, batch):
+    from ..query import ast
+    from ..query.columns import unknown_column
+
+    key = batch.prune.key
+    problem = unknown_column(ast.Scalar(key), reader.catalog(index))
+    hint = f": {problem.split(';', 1)[1].strip()}" if problem and ";" in problem else ""
+    log.warning(f"no trial has logged '{key}' (--prune-on): trials are not pruned{hint}")
+
+
+def _objective_of(index, batch, run_id):
+    from ..index.conditions import run_with_id
+    from ..query import ast, compile
+
+    compiled = compile(ast.Query(columns=(batch.objective.column,)), reader.catalog(index),
+                       *run_with_id(run_id))
+    rows = reader.compiled_rows(index, compiled)
+    value = rows[0][1] if rows else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return -value if batch.objective.negate else value
+    return None
 
 
 def _clear_stop(index, batch_run):
@@ -336,6 +473,10 @@ def _create_batch_run(home, index, batch, label, tags):
         attrs["max_trials"] = batch.max_trials
     if batch.objective is not None:
         attrs["objective"] = batch.objective.describe()
+    if batch.prune is not None:
+        p = batch.prune
+        attrs["prune"] = {"rule": p.rule, "on": p.key, "warmup": p.warmup,
+                          "min_trials": p.min_trials}
     return new_run(home, index, batch.op_name, batch.opt_flags, label=label, tags=tags,
                    attrs=attrs)
 
@@ -345,6 +486,8 @@ def _suggest(index, batch, batch_run, trial_index, base, pending=None):
     from .searchspace import flag_dims
 
     names, dims, initials = flag_dims(batch.flags)
+    if batch.optuna:
+        return {**base, **_ask_optuna(index, batch, batch_run, names, initials)}
     history, _ = trial_history(index, batch, batch_run, names, typed=_has_bool_category(dims))
     values, msg = suggest(
         batch.optimizer, names, dims, history, trial_index, batch.max_trials,
@@ -354,6 +497,63 @@ def _suggest(index, batch, batch_run, trial_index, base, pending=None):
     if msg:
         log.info(msg)
     return {**base, **values}
+
+
+def _ask_optuna(index, batch, batch_run, names, initials):
+    """The next point from the batch's Optuna sampler, told first of the earlier trials
+    in scope that it does not know yet (one query, plus one for their curves)."""
+    study = batch.study
+    study.add_history(optuna_history(index, batch, batch_run, names, study.known))
+    done = study.finished
+    starts = batch.opt_flags.get("random-starts", 0)
+    values = study.ask(initials)
+    if batch.optimizer == "optuna-random":
+        pass
+    elif done < starts:
+        log.info(f"Random start for optimization ({done + 1} of {starts})")
+    elif done:
+        log.info(f"Found {done} previous trial(s) for use in optimization")
+    return values
+
+
+def optuna_history(index, batch, batch_run, names, known=()):
+    """Earlier trials in scope that are not in ``known`` (run ids), completed or pruned,
+    as rundb.ops.prune.HistoryTrial: flags, objective and (for pruned trials, and all
+    when pruning) the curve of the prune-on scalar, or the objective's."""
+    from ..index.curves import curves, key_ids
+    from ..query import ast, compile
+    from .prune import HistoryTrial
+
+    cols = (ast.Attr("id"), ast.Attr("status"), *(ast.Flag(n) for n in names),
+            batch.objective.column)
+    where, params = _scope(index, batch, batch_run, with_pruned=True)
+    catalog = reader.catalog(index)
+    rows = reader.compiled_rows(index, compile(ast.Query(columns=cols), catalog, where, params))
+    n = len(names)
+    negate = batch.objective.negate
+    trials = []
+    found = False
+    for row in reversed(rows):  # oldest first: Optuna numbers trials as they come
+        rid, run_id, status = row[0], row[1], row[2]
+        objective = row[n + 3]
+        if isinstance(objective, (int, float)) and not isinstance(objective, bool):
+            found = True
+            objective = -objective if negate else objective
+        else:
+            objective = None
+        if run_id in known:
+            continue
+        flags = {name: v for name, v in zip(names, row[3 : n + 3]) if v is not None}
+        trials.append(HistoryTrial(run_id, rid, status, flags, objective))
+    check_objective_known(index, batch.objective, found, len(rows), catalog)
+    key = batch.prune.key if batch.prune else getattr(batch.objective.column, "key", None)
+    wanted = [t for t in trials if batch.prune or t.status == "pruned"]
+    if key and wanted:
+        ids = key_ids(index, key)
+        by_rid = curves(index, [t.rid for t in wanted], ids)
+        for t in wanted:
+            t.curve = {s: (-v if negate else v) for s, v in by_rid.get(t.rid, {}).items()}
+    return trials
 
 
 def trial_history(index, batch, batch_run, names, typed=False):
@@ -394,15 +594,17 @@ def _has_bool_category(dims):
     return any(isinstance(c, bool) for d in dims for c in getattr(d, "categories", ()))
 
 
-def _scope(index, batch, batch_run):
+def _scope(index, batch, batch_run, with_pruned=False):
     from ..index.conditions import prior_trials
 
     if batch.prev_trials in ("batch", "operation", "sourcecode"):
-        return prior_trials(index, batch.prev_trials, batch_run.id, batch.plan.name)
+        return prior_trials(index, batch.prev_trials, batch_run.id, batch.plan.name,
+                            with_pruned=with_pruned)
     from ..query import compile_filter, parse_filter
 
     sql, params = compile_filter(parse_filter(batch.prev_trials_filter), reader.catalog(index))
-    return prior_trials(index, "filter", batch_run.id, batch.plan.name, sql, params)
+    return prior_trials(index, "filter", batch_run.id, batch.plan.name, sql, params,
+                        with_pruned=with_pruned)
 
 
 def _already_done(index, op, flags):

@@ -63,6 +63,8 @@ class StreamRouter:
         if rec.echo and self._original is not None:
             self._original.write(text)
         rec.write(self._stream, text)
+        if rec.prune is not None:
+            check_pruned()
         return len(text)
 
     def writelines(self, lines):
@@ -75,6 +77,34 @@ class StreamRouter:
 
     def __getattr__(self, name):
         return getattr(self._original, name)
+
+
+class TrialPruned(Exception):
+    "The batch's pruner stopped this trial: raised inside a function run at its next print."
+
+    def __init__(self, step, rule):
+        super().__init__(f"pruned at step {step} ({rule})")
+        self.step, self.rule = step, rule
+
+
+def request_prune(run_id, step, rule):
+    """Make the function run ``run_id`` raise :class:`TrialPruned` at its next print (or
+    next epoch logged by ``rundb.keras.RunCallback``); called from the pruner's thread."""
+    with _active_lock:
+        for stack in _active.values():
+            for rec in stack:
+                if rec.run.id == run_id:
+                    rec.prune = (step, rule)
+
+
+def check_pruned():
+    """Raise :class:`TrialPruned` in a function run's own thread once its batch's pruner
+    has pruned it (once)."""
+    stack = _active.get(threading.get_ident())
+    rec = stack[-1] if stack else None
+    if rec is not None and rec.prune is not None and not rec.prune_raised:
+        rec.prune_raised = True
+        raise TrialPruned(*rec.prune)
 
 
 def push(rec):
@@ -125,6 +155,8 @@ class Recorder:
         self.run = run
         self.echo = echo
         self.error = None
+        self.prune = None  # (step, rule) once its batch's pruner prunes it
+        self.prune_raised = False
         self._index_path = index_path
         self._output = OutputWriter(run.dir)
         self._parser = (OutputScalarParser.from_config(run.output_scalars)

@@ -26,13 +26,14 @@ import traceback
 
 from ..errors import BatchError, RundbError
 from ..index.db import open_home_index
-from .capture import Recorder, pop, push
+from .capture import Recorder, TrialPruned, pop, push, request_prune
 
 log = logging.getLogger("rundb")
 
 _RUN_OPTIONS = (
     "_label", "_tag", "_op_name", "_optimizer", "_minimize", "_maximize", "_max_trials",
-    "_random_seed", "_output_scalars",
+    "_random_seed", "_output_scalars", "_prune", "_prune_on", "_prune_warmup",
+    "_prune_min_trials",
 )
 
 
@@ -307,9 +308,16 @@ def _check_optimizer(name):
 def _plan_batch(func, flags, optimizer, opt_assigns, options):
     from .batch import plan_batch
     from .optimizers import resolve_optimizer
+    from .searchspace import is_search_spec
 
     sequential = optimizer not in (None, "+", "grid") and resolve_optimizer(optimizer) in (
         "gp", "forest", "gbrt")
+    prune = options.get("prune")
+    if prune is not None and str(prune).lower() != "none" and optimizer is None and not any(
+            isinstance(v, list) or (isinstance(v, str) and is_search_spec(v))
+            for v in flags.values()):
+        raise TypeError("_prune needs a search: give a flag a list, a slice or a "
+                        "uniform()/loguniform() range")
     if sequential:
         # Without random starts, as the notebook API always did: the first trial is random
         # ("missing previous trials"), every later one uses all the trials before it.
@@ -318,6 +326,9 @@ def _plan_batch(func, flags, optimizer, opt_assigns, options):
         _BatchPlan(func), flags, optimizer=optimizer, opt_assigns=opt_assigns or None,
         max_trials=options.get("max_trials"), random_seed=options.get("random_seed"),
         minimize=options.get("minimize"), maximize=options.get("maximize"),
+        prune=options.get("prune"), prune_on=options.get("prune_on"),
+        prune_warmup=options.get("prune_warmup"),
+        prune_min_trials=options.get("prune_min_trials"),
     )
 
 
@@ -400,7 +411,7 @@ def _execute(index, record, func, flags):
     from .runner import TERMINATED_EXIT
 
     rec = Recorder(record, index.path)
-    result = exc = None
+    result = exc = pruned = None
     status, exit_status = "completed", 0
     try:
         cwd = os.getcwd()
@@ -412,6 +423,8 @@ def _execute(index, record, func, flags):
         result = func.call(flags)
     except KeyboardInterrupt as e:
         exc, status, exit_status = e, "terminated", TERMINATED_EXIT
+    except TrialPruned as e:
+        pruned, status, exit_status = e, "pruned", TERMINATED_EXIT
     except SystemExit as e:
         if e.code not in (None, 0):
             exc, status = e, "error"
@@ -429,6 +442,8 @@ def _execute(index, record, func, flags):
         _drop_own_frames(exc)
         # Kept in the run's output (not echoed: the caller sees the exception itself).
         rec.write_text(1, "".join(traceback.format_exception(exc)))
+    if pruned is not None:
+        rec.write_text(1, f"rundb: {pruned} by its batch's pruner")
     error = rec.close()
     if error is not None:
         from .ingest import missing_points
@@ -438,8 +453,13 @@ def _execute(index, record, func, flags):
             counted = f"{missing} of {total} points missing, " if missing else ""
             log.warning(f"some scalars were not indexed ({error}): {counted}"
                         "run 'rundb index rebuild'")
+    changes = {}
+    if pruned is not None:
+        from .prune import pruned_attrs
+
+        changes["attrs"] = {**record.attrs, **pruned_attrs(pruned.step, pruned.rule)}
     record = store.save_run(index, record, status=status, stopped=now_us(),
-                            exit_status=exit_status, pid=None)
+                            exit_status=exit_status, pid=None, **changes)
     return record, result, exc
 
 
@@ -492,8 +512,12 @@ def _run_batch(home, func, batch, options, make_handle):
                 _raise_for(handle, exc)
             return record
 
+        def on_prune(run_id, step, reason):
+            request_prune(run_id, step, batch.prune.rule)
+
         batches.run_batch(home, index, batch, label=options.get("label"), tags=_tags(options),
-                          create_trial=create_trial, start_trial=start_trial)
+                          create_trial=create_trial, start_trial=start_trial,
+                          on_prune=on_prune)
     if interrupted:
         _raise_for(*interrupted[0])
     return trials, results

@@ -54,6 +54,10 @@ OPTIMIZER_DEFAULTS = {
     "forest": {"kappa": 1.96, "random-starts": 3, "xi": 0.05},
     "gbrt": {"kappa": 1.96, "random-starts": 3, "xi": 0.05},
     "random": {},
+    # Optuna's samplers (rundb.ops.prune): random-starts is their n_startup_trials.
+    "tpe": {"random-starts": 10},
+    "cmaes": {"random-starts": 0},
+    "optuna-random": {},
 }
 
 _ALIASES = {"bayesian": "gp"}
@@ -74,11 +78,15 @@ def resolve_optimizer(name):
     """Return the algorithm for an optimizer name.
 
     Accepts ``random``, ``gp``, ``bayesian`` (``gp``), ``forest`` and ``gbrt``,
-    optionally as an opspec with the ``skopt:`` prefix (``skopt:gp``).
+    optionally as an opspec with the ``skopt:`` prefix (``skopt:gp``), and Optuna's
+    samplers ``tpe``, ``cmaes`` and ``optuna-random`` (``optuna:tpe``, ``optuna:random``).
 
     :raises BatchError: for any other name.
     """
     bare = name[len("skopt:") :] if name.startswith("skopt:") else name
+    if name.startswith("optuna:"):
+        bare = name[len("optuna:") :]
+        bare = "optuna-random" if bare == "random" else bare
     algorithm = _ALIASES.get(bare, bare)
     if algorithm not in OPTIMIZER_DEFAULTS:
         valid = ", ".join(sorted([*OPTIMIZER_DEFAULTS, *_ALIASES]))

@@ -84,7 +84,7 @@ def start_trial(home, index, trial):
 
 def run_parallel(home, index, batch, *, label=None, tags=()):
     """Run the trials of ``batch`` ``batch.parallel`` at a time; return the batch run."""
-    from .batch import _create_batch_run, _fixed, preset_trials
+    from .batch import _create_batch_run, _fixed, close_study, open_study, preset_trials
     from .labels import default_label
     from .pools import open_pool
 
@@ -98,8 +98,12 @@ def run_parallel(home, index, batch, *, label=None, tags=()):
             base = _fixed(batch.flags)
         batch_run = _create_batch_run(home, index, batch,
                                       label or default_label(batch.opt_flags), tags)
-        sweep = _Sweep(home, index, batch, batch_run, pool, base, label, tags)
-        status = sweep.run()
+        watch = open_study(home, batch)
+        try:
+            sweep = _Sweep(home, index, batch, batch_run, pool, base, label, tags, watch)
+            status = sweep.run()
+        finally:
+            close_study(batch, watch)
     finally:
         pool.close()
     exit_status = {"completed": 0, "error": 1, "terminated": -15}[status]
@@ -108,9 +112,10 @@ def run_parallel(home, index, batch, *, label=None, tags=()):
 
 
 class _Sweep:
-    def __init__(self, home, index, batch, batch_run, pool, base, label, tags):
+    def __init__(self, home, index, batch, batch_run, pool, base, label, tags, watch=None):
         self.home, self.index, self.batch, self.batch_run = home, index, batch, batch_run
         self.pool, self.base, self.label, self.tags = pool, base, label, tags
+        self.watch = watch  # the pruner's (rundb.ops.prune.PruneWatch), or None
         self.pending = {}  # future -> _Trial
         self.seed = batch.random_seed if batch.seed_given else None
         self.total = len(batch.trials) if batch.trials is not None else batch.max_trials
@@ -147,6 +152,7 @@ class _Sweep:
                 raise KeyboardInterrupt
             for future in done:
                 run = self._finish(future, self.pending.pop(future))
+                self._ended(run)
                 if (run is not None and run.status == "error" and self.batch.fail_on_trial_error
                         and not failed):
                     log.error("stopping batch because a trial failed (remaining staged trials "
@@ -157,7 +163,7 @@ class _Sweep:
         return failed
 
     def _submit_next(self):
-        from .batch import _already_done, _assigns, _order_like, _suggest
+        from .batch import _already_done, _assigns, _order_like, _suggest, bind_trial
 
         batch, i = self.batch, self.next
         self.next += 1
@@ -173,6 +179,7 @@ class _Sweep:
             return
         payload = trial_payload(self.home, batch, flags, self.batch_run, self.label,
                                 self.tags, self.seed)
+        bind_trial(batch, payload["id"])
         future = self.pool.submit({
             "home": self.home.path, "index": self.home.index_url,
             "cluster": bool(batch.cluster), "trial": payload,
@@ -217,6 +224,11 @@ class _Sweep:
         if run.status == "error":
             log.error(f"trial {trial.short_id} exited with an error (see log for details)")
         return run
+
+    def _ended(self, run):
+        from .batch import trial_ended
+
+        trial_ended(self.index, self.batch, run, self.watch)
 
     def _lost(self, trial, reason, stopping):
         """A trial whose task failed (its worker died): ``error`` with the reason, once

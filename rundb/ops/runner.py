@@ -157,14 +157,28 @@ def execute(home, index, run, argv, env=None, echo=True, sys_metrics=True):
                         f"{counted}run '{_rebuild_command(home)}'")
     if watch.stop_seen:
         _clear_stop(index, run)
+    changes = {}
     if terminated:
         status, exit_status = "terminated", TERMINATED_EXIT
+        pruned = _pruned(watch)
+        if pruned is not None:
+            status, changes = "pruned", {"attrs": {**run.attrs, **pruned}}
     elif exit_code == 0:
         status, exit_status = "completed", 0
     else:
         status, exit_status = "error", exit_code
     return store.save_run(index, run, status=status, stopped=now_us(), exit_status=exit_status,
-                          pid=None)
+                          pid=None, **changes)
+
+
+def _pruned(watch):
+    """The run attributes of a run stopped by its batch's pruner, else None."""
+    if not watch.stop_seen:
+        return None
+    from .prune import parse_prune_reason, pruned_attrs
+
+    decision = parse_prune_reason(watch.stop_reason)
+    return pruned_attrs(*decision) if decision else None
 
 
 def _clear_stop(index, run):
@@ -232,6 +246,7 @@ class _Watch:
         self.index = index
         self.on_stop = on_stop
         self.stop_seen = False
+        self.stop_reason = None
         self.warned_indexer = False
         self.output_ok = True
         self._next_poll = time.monotonic() + self.POLL_SECONDS
@@ -266,6 +281,7 @@ class _Watch:
             return
         if request is not None:
             self.stop_seen = True
+            self.stop_reason = request[1]
             reason = f" ({request[1]})" if request[1] else ""
             log.info(f"Stopping run {self.run.short_id}: stop requested{reason}")
             if self.on_stop is not None:
