@@ -200,3 +200,47 @@ def test_pruning_with_parallel_trials_on_dask(cli, home, curve):
     assert [by_x[x].status for x in (0.9, 0.95)] == ["pruned", "pruned"]
     assert all(by_x[x].attrs["worker"] for x in (0.9, 0.95))
     assert sum(loss_points(home, [by_x[0.9], by_x[0.95]]).values()) < 2 * 40
+
+
+# --- every rule, through rundb's study (in-process: Optuna's pruners, our feeding) ------
+
+def _replay(rule, xs, warmup=3, min_trials=2, steps=30):
+    """Feed CURVE's curves for ``xs`` (one trial after another) to the batch's study;
+    return {x: the step the trial was pruned at, or None}."""
+    from rundb.ops.prune import PruneSpec, SearchStudy, parse_prune
+
+    spec = parse_prune(rule, warmup=warmup, min_trials=min_trials,
+                       objective=__import__("rundb.ops.batch", fromlist=["x"]).parse_objective())
+    assert isinstance(spec, PruneSpec)
+    study = SearchStudy(None, prune=spec)
+    out = {}
+    for i, x in enumerate(xs):
+        run_id = f"trial{i}"
+        study.bind(run_id)
+        out[x] = None
+        for step in range(1, steps + 1):
+            loss = (x + (1 - x) * math.exp(-step / 6) if x < 0.3
+                    else 0.7 + 0.3 * x + 0.1 * math.exp(-step / 6))
+            study.report(run_id, {step: loss})
+            if study.should_prune(run_id):
+                out[x] = step
+                break
+        study.finish(run_id, "pruned" if out[x] else "completed", loss)
+    return out
+
+
+@pytest.mark.parametrize("rule", ["median", "percentile:25", "asha", "hyperband"])
+def test_each_rule_prunes_plateaus_and_keeps_the_best(rule):
+    xs = [0.05, 0.1, 0.9, 0.02, 0.8, 0.95, 0.6, 0.01, 0.7, 0.85, 0.75, 0.65]
+    pruned = _replay(rule, xs)
+    assert pruned[0.01] is None  # the best trial is never cut
+    assert all(pruned[x] is None for x in xs[:2])  # --prune-min-trials
+    late_bad = [x for x in xs[4:] if x >= 0.3]
+    assert sum(pruned[x] is not None for x in late_bad) >= len(late_bad) // 2, pruned
+    assert all(step is None or step >= 3 for step in pruned.values())  # --prune-warmup
+
+
+def test_prune_none_and_no_rule():
+    from rundb.ops.prune import parse_prune
+
+    assert parse_prune("none") is None and parse_prune(None) is None
