@@ -68,6 +68,7 @@ def best_loss(home, trials):
 
 # --- bad input: one clear line, nothing recorded ---------------------------------------
 
+@pytest.mark.backends
 @pytest.mark.parametrize("args,message", [
     (("x=[0.0:1.0]", "--prune", "mean"),
      "rundb: unknown pruning rule 'mean' (expected one of: median, percentile:P, asha, "
@@ -102,6 +103,7 @@ GRID = ("x=[0.05,0.1,0.9,0.95]", "steps=40", "pace=0.1", "--prune", "median",
         "--prune-warmup", "3", "--prune-min-trials", "2", "-y", "-q")
 
 
+@pytest.mark.backends
 def test_pruned_status_everywhere(cli, home, curve):
     result = cli("run", "curve.py", *GRID)
     assert result.exit_code == 0, result.stderr

@@ -53,7 +53,8 @@ _MANIFEST_VERSION = 1
 
 #: Run status -> HParams plugin session status (api_pb2.Status: 0 unknown, 1 success,
 #: 2 failure, 3 running).
-HPARAM_STATUS = {"completed": 1, "terminated": 1, "error": 2, "running": 3, "pending": 0}
+HPARAM_STATUS = {"completed": 1, "terminated": 1, "pruned": 1, "error": 2, "running": 3,
+                 "pending": 0}
 
 _UNSAFE_NAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
 
