@@ -237,7 +237,10 @@ class ScalarEventWriter:
         self._event_pb2 = _event_proto()
         stamp = f"{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
         while True:
-            self.path = os.path.join(logdir, f"events.out.tfevents.{stamp}.{next(_writer_seq)}")
+            # Zero-padded: TensorBoard (and the mirror) read a directory's event files in
+            # name order, which must be the order they were made in (.9 before .10).
+            self.path = os.path.join(logdir,
+                                     f"events.out.tfevents.{stamp}.{next(_writer_seq):06d}")
             try:
                 self._file = open(self.path, "xb")
                 break

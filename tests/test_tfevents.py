@@ -201,6 +201,19 @@ def test_writers_in_one_directory_get_distinct_files(tmp_path):
     assert len(os.listdir(tmp_path)) == 2
 
 
+def test_writers_files_sort_in_the_order_they_were_made(tmp_path, monkeypatch):
+    """TensorBoard reads event files in name order: .9 must sort before .10 (a mirror
+    appending a running run's new points in a new file once read them out of order)."""
+    import itertools
+
+    monkeypatch.setattr(tfevents, "_writer_seq", itertools.count(8))
+    made = []
+    for _ in range(4):
+        with ScalarEventWriter(tmp_path) as writer:
+            made.append(os.path.basename(writer.path))
+    assert sorted(made) == made
+
+
 def test_reader_follows_a_file_being_written(tmp_path):
     writer = ScalarEventWriter(tmp_path)
     reader = EventFileReader(writer.path)
