@@ -6,7 +6,8 @@ home whose runs were made by real `rundb run` processes.
 Playwright's own browser download is never used: Playwright launches /usr/bin/chromium
 (``RUNDB_TEST_CHROMIUM`` names another binary). `make test` installs Debian's chromium
 first (`make chromium`); run directly as root, the session installs it when missing; else
-the tests skip with one line saying how to enable them. Screenshots go to
+the tests skip with one line saying how to enable them (in CI, where .ci/run sets
+``RUNDB_TEST_BROWSER_REQUIRED=1``, they fail instead). Screenshots go to
 ``tests/artifacts/`` (git-ignored; ``RUNDB_TEST_ARTIFACTS`` names another folder).
 """
 
@@ -29,6 +30,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-dev-shm-usage"]
 
 
+def _skip_or_fail(message):
+    """Skip with ``message``; in CI (``RUNDB_TEST_BROWSER_REQUIRED=1``, set by .ci/run) a
+    missing browser fails the tests instead."""
+    if os.environ.get("RUNDB_TEST_BROWSER_REQUIRED") == "1":
+        pytest.fail(f"{message} (RUNDB_TEST_BROWSER_REQUIRED=1)", pytrace=False)
+    pytest.skip(message)
+
+
 def _ensure_chromium():
     """The Chromium binary, installed from Debian's packages when missing and root."""
     if os.path.exists(CHROMIUM):
@@ -38,8 +47,8 @@ def _ensure_chromium():
                        check=False, capture_output=True)
         if os.path.exists(CHROMIUM):
             return CHROMIUM
-    pytest.skip(f"no Chromium at {CHROMIUM}: run `make chromium` as root (apt-get install "
-                "chromium chromium-driver) or set RUNDB_TEST_CHROMIUM=/path/to/chromium")
+    _skip_or_fail(f"no Chromium at {CHROMIUM}: run `make chromium` as root (apt-get install "
+                  "chromium chromium-driver) or set RUNDB_TEST_CHROMIUM=/path/to/chromium")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +58,7 @@ def chromium(tmp_path_factory):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")
+        _skip_or_fail("playwright is not installed (pip install -r requirements-dev.txt)")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
