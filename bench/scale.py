@@ -128,7 +128,8 @@ for row in conn.execute(f"SELECT r.id, r.op, r.started, r.stopped, r.status, r.l
                 f"{secs // 3600}:{secs % 3600 // 60:02d}:{secs % 60:02d}", status, label, *row[6:]])
 '''
 
-# The tables, as an SQL dump of the index's rows (what export --sql writes into a file).
+# Every table's rows copied into a new file, then its indexes and views (what export --sql
+# writes for all runs).
 FLOOR_SQL = _CONNECT + r'''
 out = sqlite3.connect(sys.argv[2])
 out.execute("PRAGMA journal_mode = OFF"); out.execute("PRAGMA synchronous = OFF")
@@ -137,6 +138,9 @@ for (sql,) in out.execute("SELECT sql FROM src.sqlite_master WHERE type = 'table
     out.execute(sql)
 for (name,) in out.execute("SELECT name FROM src.sqlite_master WHERE type = 'table'").fetchall():
     out.execute(f"INSERT INTO main.{name} SELECT * FROM src.{name}")
+for (sql,) in out.execute("SELECT sql FROM src.sqlite_master WHERE type IN ('index', 'view') "
+                          "AND sql IS NOT NULL").fetchall():
+    out.execute(sql)  # the indexes and views an index needs, made after the rows
 out.commit()
 '''
 

@@ -7,6 +7,7 @@ import os
 import sqlite3
 
 from .db import BUSY_TIMEOUT_MS, open_index
+from .dialect import SQLITE
 
 # Child tables copied run by run: (table, key column remapped through which map, columns).
 # scalar_point is copied in its write order (rowid), which readers rely on.
@@ -63,6 +64,22 @@ def copy_index_rows(src_path, dest_path, run_ids, undelete=False, journal_mode=N
 
 
 def _copy_rows(conn, undelete):
+    # Into a new (empty) index, the secondary indexes are made after the rows (one sort
+    # each) instead of kept current row by row: several times faster for many runs.
+    ex = conn.execute
+    rebuild = []
+    if ex("SELECT NOT EXISTS (SELECT 1 FROM main.run)").fetchone()[0]:
+        rebuild = ex("SELECT name, sql FROM main.sqlite_master WHERE type = 'index' "
+                     "AND sql IS NOT NULL").fetchall()
+        for name, _sql in rebuild:
+            ex(f"DROP INDEX main.{SQLITE.quote_identifier(name)}")
+    copied = _copy_run_rows(conn, undelete)
+    for _name, sql in rebuild:
+        ex(sql)
+    return copied
+
+
+def _copy_run_rows(conn, undelete):
     ex = conn.execute
     run_cols = [c for c in _columns(conn, "run") if c != "rid"]
     cols = ", ".join(run_cols)
