@@ -229,8 +229,10 @@ def startup(repeats):
     return rows
 
 
-def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=()):
-    rows = startup(repeats)
+def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=(), only=None):
+    import re
+
+    rows = startup(repeats) if only is None else []
     base = {}
     for n in sizes:
         home = scale_corpus.cached_home(n)
@@ -244,7 +246,7 @@ def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=()):
             questions += [("table", *q) for q in table_questions(index, tmp)]
         for kind, name, ours, floor in questions:
             big = kind == "table" and n >= 100_000
-            if big and name in skip:
+            if (big and name in skip) or (only and not re.search(only, name)):
                 continue
             reps = whole_repeats if big else repeats
             cleanup = [os.path.join(tmp, "out.db"), os.path.join(tmp, "floor.db")]
@@ -294,9 +296,10 @@ def main(argv=None):
     p.add_argument("--skip-big", nargs="*", default=[], metavar="QUESTION",
                    help="whole-table questions not to time at 100,000+ runs")
     p.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
+    p.add_argument("--only", metavar="REGEX", help="only the questions matching REGEX")
     args = p.parse_args(argv)
     rows = run(args.sizes, args.repeats, args.whole_repeats, not args.no_tables,
-               args.skip_big)
+               args.skip_big, args.only)
     text = table(rows, args.sizes[0])
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"Measured {stamp} on {os.cpu_count()} cores, medians of {args.repeats} runs "

@@ -13,7 +13,10 @@ def write_csv(f, headers, rows):
     out = csv.writer(f, lineterminator="\n")
     out.writerow(headers)
     for row in rows:
-        out.writerow(_cell(v) for v in row)
+        if _JSON_TYPES.isdisjoint(map(type, row)):
+            out.writerow(row)  # csv writes None as an empty cell (the common, fast case)
+        else:
+            out.writerow(_cell(v) for v in row)
 
 
 def csv_text(headers, rows):
@@ -27,6 +30,9 @@ def csv_text(headers, rows):
     buf = io.StringIO()
     write_csv(buf, headers, rows)
     return buf.getvalue()
+
+
+_JSON_TYPES = frozenset((list, dict))
 
 
 def _cell(v):

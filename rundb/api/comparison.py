@@ -382,13 +382,17 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
 
 def _streamed_rows(index, compiled, positions, width, n_core):
     "The rows of one column group, read from the index as they are consumed."
+    # A repeated header keeps its first value, as in _assemble.
+    direct = positions == list(range(width))
+    firsts = {}
+    for i, pos in enumerate(positions, 1):
+        firsts.setdefault(pos, i)
+    picks = [firsts.get(pos) for pos in range(width)]
     for row in reader.iter_compiled_rows(index, compiled):
-        out = [None] * width
-        seen = set()
-        for pos, value in zip(positions, row[1:]):
-            if pos not in seen:  # a repeated header keeps its first value, as in _assemble
-                seen.add(pos)
-                out[pos] = value
+        if direct:
+            out = list(row[1:width + 1])
+        else:
+            out = [None if i is None else row[i] for i in picks]
         if n_core > 1:
             out[2] = _format_time(out[2])
             out[3] = _format_duration(out[3])
