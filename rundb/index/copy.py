@@ -117,7 +117,10 @@ def _copy_run_rows(conn, undelete):
                 joins += f" JOIN temp.{mapped[1]} x ON x.old = t.{name}"
             else:
                 select.append(f"t.{name}")
-        order = " ORDER BY t.rowid" if table == "scalar_point" else ""
+        # In the source's storage order: a scan of its primary key (rid first), so the rows
+        # go into the destination's in order too; SQLite would otherwise pick a secondary
+        # index and read (and write) the rows at random.
+        order = " ORDER BY t.rowid" if table == "scalar_point" else " ORDER BY t.rid"
         ex(f"INSERT INTO main.{table} (rid, {', '.join(names)}) "
            f"SELECT m.new, {', '.join(select)} FROM src.{table} t {joins}{order}")
     copied = [row[0] for row in ex(
