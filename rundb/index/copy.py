@@ -50,7 +50,7 @@ def copy_index_rows(src_path, dest_path, run_ids, undelete=False, journal_mode=N
         conn.execute("ATTACH DATABASE ? AS src", (sqlite_uri(src_path, "ro"),))
         conn.execute("CREATE TEMP TABLE _ids (id TEXT PRIMARY KEY)")
         conn.executemany("INSERT OR IGNORE INTO temp._ids (id) VALUES (?)",
-                         [(i,) for i in run_ids])
+                         ((i,) for i in run_ids))
         conn.execute("BEGIN IMMEDIATE")
         try:
             copied = _copy_rows(conn, undelete)
