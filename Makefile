@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEPS := $(VENV)/.deps
 SOURCES := $(shell find rundb cli -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css') setup.py
 
-.PHONY: demo test bench bench-scale bench-before-after bench-peers clean vendor-echarts chromium
+.PHONY: demo test bench bench-scale bench-write bench-before-after bench-peers clean vendor-echarts chromium
 
 $(DEPS): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(STAMP)
 # 1,000 to 1,000,000 runs (corpora cached in bench/.cache/, about 7 GB): bench/scale.py
 bench-scale: $(STAMP)
 	$(PY) bench/scale.py
+
+# index rebuild and check of 100,000 run directories (cached in bench/.cache/), 16 writers
+bench-write: $(STAMP)
+	$(PY) bench/scale_write.py
 
 # Start-up and compare --csv of an older version against this one, side by side
 # (BEFORE_AFTER_ARGS="--before REF"; default: the main of before issue 15's restructuring).

@@ -172,3 +172,15 @@ def test_real_guild_compare_sees_flags_and_last_values(tmp_path):
             assert float(row[tag]) == spec.last(tag)
     best = min(runs, key=lambda r: r.last("loss"))
     assert guild("select", "--min", "loss").strip() == best.id
+
+
+@pytest.mark.slow
+def test_scale_write_bench_runs_at_a_tiny_size(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "bench", "scale_write.py"), "--runs", "50",
+         "--writers", "2", "--writer-runs", "2", "--jobs", "1", "--cache", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "| `rundb index rebuild`, 50 run dirs |" in proc.stdout
+    assert "| 2 writer processes (add_series)" in proc.stdout
+    assert len(os.listdir(tmp_path / "write-50-v1" / "runs")) == 50

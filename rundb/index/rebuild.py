@@ -285,14 +285,17 @@ class _Summary(tuple):
         return abs(total - other_total) <= TOTAL_REL_TOLERANCE * max(count or 1, 1) * scale
 
 
+_NOT_COMPARED = frozenset(("dir", "deleted", "rid", "output_scalars"))
+
+
 def _snapshot(index):
     rids = reader.run_rids(index)
     runs = reader.load_runs(index, rids)
     summaries = reader.scalar_summaries(index, rids)
     out = {}
     for run in runs:
-        data = run.to_meta()
-        data.pop("output_scalars")
+        # A shallow copy (not to_meta's deep one, a third of check's time): only compared
+        data = {name: value for name, value in vars(run).items() if name not in _NOT_COMPARED}
         for s in summaries[run.rid]:
             key = f"scalar {s['prefix']}#{s['tag']}"
             data[key] = _Summary(v for k, v in s.items() if k not in ("prefix", "tag", "avg_val"))

@@ -7,7 +7,7 @@ with one upsert per key, so readers never aggregate points.
 
 import json
 import os
-from itertools import repeat
+from itertools import chain, repeat
 
 from ..run import RUN_COLUMNS, Run
 
@@ -244,7 +244,7 @@ def add_series(index, rid, series):
     if not series:
         return
     with index.atomic() as conn:
-        stats = []
+        stats, points = [], []
         for (prefix, tag), (steps, values, times) in series.items():
             if not steps:
                 continue
@@ -255,7 +255,7 @@ def add_series(index, rid, series):
             total = sum(values)
             if total != total:  # a NaN (or inf - inf)
                 stored = [None if v != v else v for v in values]
-            conn.executemany(_INSERT_POINT, zip(repeat(rid), repeat(kid), steps, stored, times))
+            points.append(zip(repeat(rid), repeat(kid), steps, stored, times))
             first, last = stored[0], stored[-1]
             if stored is not values:
                 pairs = [(s, v) for s, v in zip(steps, stored) if v is not None]
@@ -272,6 +272,8 @@ def add_series(index, rid, series):
                 rid, kid, first, first_step, last, last_step,
                 low, low_step, high, high_step, len(values), total,
             ))
+        # One executemany for every key's points: a call per key costs more than its rows
+        conn.executemany(_INSERT_POINT, chain.from_iterable(points))
         conn.executemany(_MERGE_STAT, stats)
 
 
