@@ -18,6 +18,8 @@ from ..tfevents import EventFilesWatcher
 from .db import open_index
 
 _RUNS_PER_TRANSACTION = 200
+#: SQLite page cache of the index being built (KiB)
+_BUILD_CACHE_KIB = 256 * 1024
 
 
 @dataclass
@@ -132,6 +134,10 @@ def build_index(home, path, progress=None):
     result = RebuildResult()
     dirs = run_dirs(home)
     index = open_index(path)
+    # The summary indexes take rows in value order, at random pages: with SQLite's 2 MB
+    # default cache, 100,000 runs were read back from the OS page by page (1,000 -> 545
+    # runs/s from 10,000 to 100,000 runs). This connection only, for the build.
+    index.conn.execute(f"PRAGMA cache_size = -{_BUILD_CACHE_KIB}")
     try:
         for start in range(0, len(dirs), _RUNS_PER_TRANSACTION):
             with index.atomic():
