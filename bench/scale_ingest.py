@@ -44,18 +44,24 @@ def _runs(n):
     return out
 
 
+def write_runs(index, runs, steps, flush):
+    """Insert ``[(run, {key: values})]`` through the writer, ``flush`` steps a batch (as a
+    running script's indexer does)."""
+    for run, series in runs:
+        rid = writer.insert_run(index, run)
+        for lo in range(0, steps, flush):
+            batch = list(range(lo, lo + flush))
+            writer.add_series(index, rid, {key: (batch, values[lo:lo + flush], 0.0)
+                                           for key, values in series.items()})
+
+
 def write(path, runs, drop):
     index = open_index(path)
     if drop:
         for name in drop:
             index.conn.execute(f"DROP INDEX {name}")
     start = time.perf_counter()
-    for run, series in runs:
-        rid = writer.insert_run(index, run)
-        for lo in range(0, STEPS, FLUSH):
-            steps = list(range(lo, lo + FLUSH))
-            writer.add_series(index, rid, {key: (steps, values[lo:lo + FLUSH], 0.0)
-                                           for key, values in series.items()})
+    write_runs(index, runs, STEPS, FLUSH)
     elapsed = time.perf_counter() - start
     index.close()
     return elapsed

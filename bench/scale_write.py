@@ -122,19 +122,14 @@ def _writer_runs(worker, n):
 def _writer(args):
     """One writer process: its own runs, through open_index and the writer."""
     path, worker, n, barrier = args
-    from rundb.index import writer
     from rundb.index.db import open_index
+    from scale_ingest import write_runs
 
     runs = list(_writer_runs(worker, n))
     index = open_index(path)
     barrier.wait()
     start = time.perf_counter()
-    for run, series in runs:
-        rid = writer.insert_run(index, run)
-        for lo in range(0, WRITER_STEPS, FLUSH):
-            steps = list(range(lo, lo + FLUSH))
-            writer.add_series(index, rid, {key: (steps, values[lo:lo + FLUSH], 0.0)
-                                           for key, values in series.items()})
+    write_runs(index, runs, WRITER_STEPS, FLUSH)
     end = time.perf_counter()
     index.close()
     return start, end
