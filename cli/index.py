@@ -88,7 +88,7 @@ def rebuild(home):
 @pass_home
 def check(home):
     """Report runs whose index rows differ from their files (exit 1 if any)."""
-    diffs = api.check_index(home)
+    diffs = api.check_index(home, progress=_progress_bar("Checking"))
     for line in diffs:
         click.echo(line)
     if diffs:

@@ -76,6 +76,22 @@ def test_check_reports_nothing_then_a_tampered_row(home, index):
     assert len(diffs) == 1 and diffs[0].startswith(f"{run.short_id}: flags differs")
 
 
+def test_rebuild_and_check_report_progress_to_the_last_run(home, index):
+    """`index rebuild` and `index check` show a progress bar on a terminal: both report
+    (done, total) as they read the run directories, ending at the total."""
+    from rundb import api
+
+    for i in range(3):
+        new_run(home, index, "op", {"a": i}, status="completed")
+    seen = {"rebuild": [], "check": []}
+    assert api.check_index(home, progress=lambda d, t: seen["check"].append((d, t))) == []
+    index.close()
+    api.rebuild_index(home, progress=lambda d, t: seen["rebuild"].append((d, t)))
+    for calls in seen.values():
+        assert calls and calls[-1] == (3, 3)
+        assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
 def test_check_cli_exit_status(cli, home, index):
     run = new_run(home, index, "op", {"a": 1}, status="completed")
     assert cli("index", "check").exit_code == 0

@@ -21,13 +21,16 @@ def rebuild_index(home, progress=None, waiting=None):
     return rebuild(home, progress, waiting)
 
 
-def check_index(home):
-    """Differences between the index and the run directories (empty when they agree)."""
+def check_index(home, progress=None):
+    """Differences between the index and the run directories (empty when they agree).
+
+    :param progress: called as ``progress(done, total)`` while the run directories are read.
+    """
     from ..index.db import open_home_index
     from ..index.rebuild import check
 
     with open_home_index(home) as index:
-        return check(home, index)
+        return check(home, index, progress)
 
 
 def index_info(home):

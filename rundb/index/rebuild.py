@@ -206,23 +206,26 @@ def _rebuild_shared(home, built):
         _remove_db(built)
 
 
-def check(home, live=None):
+def check(home, live=None, progress=None):
     """Lines describing every difference between the index (``live``, open; else the
     home's) and the home's run directories.
 
     On a shared index, only the runs of this home are checked: those with a directory
     here, and those recorded as created on this host.
+
+    :param progress: called as ``progress(done, total)`` while the run directories are
+        read (as for :func:`rebuild`).
     """
     if live is None:
         with open_index(home.index_path) as live:
-            return check(home, live)
+            return check(home, live, progress)
     import tempfile
 
     reader.reap_gone_runs(live)
     shared = live.backend == "postgresql"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "check.db")
-        result = build_index(home, path)
+        result = build_index(home, path, progress)
         diffs = [f"cannot read run: {e}" for e in result.errors]
         fresh = open_index(path)
         try:
