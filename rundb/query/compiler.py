@@ -659,11 +659,8 @@ def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False):
                              where_params, order[1:], order_params, headers, columns,
                              converters)
 
-    lines = ["SELECT " + ", ".join(outputs), "FROM run r"]
-    join_params = []
-    for _alias, clause in compiler.joins.values():
-        lines.append(clause.sql)
-        join_params.extend(clause.params)
+    joins, join_params = _joins(compiler)
+    lines = ["SELECT " + ", ".join(outputs), "FROM run r", *joins]
     if conditions:
         lines.append("WHERE " + " AND ".join(conditions))
     lines.append("ORDER BY " + ", ".join(order))
@@ -699,6 +696,17 @@ def _summary_seek(compiler, query):
     return None
 
 
+def _joins(compiler, but=None):
+    """``(clauses, params)``: the compiler's JOIN clauses in order (all but the one of
+    alias ``but``) and their parameters."""
+    clauses, params = [], []
+    for alias, clause in compiler.joins.values():
+        if alias != but:
+            clauses.append(clause.sql)
+            params.extend(clause.params)
+    return clauses, params
+
+
 def _compile_seek(compiler, query, seek, outputs, select_params, conditions, where_params,
                   rest_order, order_params, headers, columns, converters):
     """A page sorted by a scalar summary, read in order from ``scalar_stat``'s index.
@@ -712,11 +720,7 @@ def _compile_seek(compiler, query, seek, outputs, select_params, conditions, whe
     # The first sort key has no parameters (_summary_seek): the rest are all of them.
     rest_params = order_params
     conditions = [f"({c})" for c in conditions]
-    joins, join_params = [], []
-    for other, clause in compiler.joins.values():
-        if other != alias:
-            joins.append(clause.sql)
-            join_params.extend(clause.params)
+    joins, join_params = _joins(compiler, but=alias)
     direction = "DESC" if desc else "ASC"
     # Part 1: runs with the value. CROSS JOIN keeps SQLite's join order (scalar_stat
     # first); PostgreSQL plans it as any inner join.
@@ -731,10 +735,7 @@ def _compile_seek(compiler, query, seek, outputs, select_params, conditions, whe
     ]
     params1 = (*select_params, *join_params, key_id, *where_params, *rest_params, query.limit)
     # Part 2: runs without it (its LEFT JOIN gives NULL).
-    all_joins, all_join_params = [], []
-    for _other, clause in compiler.joins.values():
-        all_joins.append(clause.sql)
-        all_join_params.extend(clause.params)
+    all_joins, all_join_params = _joins(compiler)
     lacks = [*conditions, f"{alias}.{column} IS NULL"]
     part2 = [
         "SELECT " + ", ".join(outputs),
@@ -822,11 +823,8 @@ def _compile_grouped(compiler, query, runs_where, runs_params):
         order_params.extend(x.params)
         order.append(f"{x.sql} {'DESC' if item.desc else 'ASC'} NULLS LAST")
 
-    lines = ["SELECT " + ", ".join(outputs), "FROM run r"]
-    join_params = []
-    for _alias, clause in compiler.joins.values():
-        lines.append(clause.sql)
-        join_params.extend(clause.params)
+    joins, join_params = _joins(compiler)
+    lines = ["SELECT " + ", ".join(outputs), "FROM run r", *joins]
     if conditions:
         lines.append("WHERE " + " AND ".join(conditions))
     if group_by:
