@@ -9,29 +9,9 @@ import statistics
 
 import pytest
 
-from rundb import api
-
-from conftest import write
-from test_query_groups import TRAIN
+from test_query_groups import cv_grid
 
 pytestmark = pytest.mark.slow
-
-
-def _grid(cli, home, project, tmp_path):
-    """A grid C=[0.1,1] x fold=[0..4] plus two unrelated runs; the expected values per C
-    read from the file the script appends its printed val_acc to."""
-    write(project / "train.py", TRAIN)
-    log = tmp_path / "grid.txt"
-    result = cli("run", "train.py", "C=[0.1,1]", "fold=[0,1,2,3,4]", f"log={log}", "-y", "-q")
-    assert result.exit_code == 0, result.output
-    for c in ("0.1", "1"):
-        assert cli("run", "train.py", f"C={c}", "fold=0", "-y", "-q").exit_code == 0
-    [batch] = [r for r in api.runs(home) if r.op.endswith("+")]
-    expected = {}
-    for line in log.read_text().splitlines():
-        c, _fold, acc = line.split()
-        expected.setdefault(float(c), []).append(float(acc))
-    return batch, expected
 
 
 def _check(row, expected_values):
@@ -42,7 +22,7 @@ def _check(row, expected_values):
 
 
 def test_compare_grouped(cli, home, project, tmp_path):
-    batch, expected = _grid(cli, home, project, tmp_path)
+    batch, expected = cv_grid(cli, home, project, tmp_path)
     where = f"where .parent = {batch.id[:8]}"
 
     # --group-by over compare's default columns, CSV: separate mean/std/count columns

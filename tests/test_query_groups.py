@@ -181,21 +181,26 @@ if log:
 """
 
 
-@pytest.mark.slow
-def test_cross_validation_in_one_query(cli, home, project, tmp_path):
+def cv_grid(cli, home, project, tmp_path):
+    """A grid C=[0.1,1] x fold=[0..4] plus two unrelated runs; the expected values per C
+    read from the file the script appends its printed val_acc to."""
     write(project / "train.py", TRAIN)
     log = tmp_path / "grid.txt"
     result = cli("run", "train.py", "C=[0.1,1]", "fold=[0,1,2,3,4]", f"log={log}", "-y", "-q")
     assert result.exit_code == 0, result.output
-    # unrelated runs with the same flags, outside the batch
     for c in ("0.1", "1"):
         assert cli("run", "train.py", f"C={c}", "fold=0", "-y", "-q").exit_code == 0
     [batch] = [r for r in api.runs(home) if r.op.endswith("+")]
-
     expected = {}
     for line in log.read_text().splitlines():
         c, _fold, acc = line.split()
         expected.setdefault(float(c), []).append(float(acc))
+    return batch, expected
+
+
+@pytest.mark.slow
+def test_cross_validation_in_one_query(cli, home, project, tmp_path):
+    batch, expected = cv_grid(cli, home, project, tmp_path)
     assert sorted(len(v) for v in expected.values()) == [5, 5]
 
     text = ("select =C, mean(val_acc), std(val_acc), count(*) "
