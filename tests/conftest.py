@@ -217,6 +217,42 @@ def write(path, text):
     return path
 
 
+def wait_for(predicate, timeout, what="condition", interval=0.05):
+    """Poll ``predicate`` until it gives a true value (returned); fail the test after
+    ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+#: Fields of /proc/PID/stat after the command name: 0 state, 1 ppid, 2 pgrp, 3 session.
+PPID, SESSION = 1, 3
+
+
+def live_pids(field, value):
+    """pids (not zombies) whose /proc stat ``field`` (PPID, SESSION) is ``value``."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[field]) == value and fields[0] != b"Z":
+            out.append(int(name))
+    return out
+
+
 def rundb_proc(*args, home=None, cwd=None, env=None, **kw):
     """Run the installed `rundb` as a subprocess."""
     full_env = dict(os.environ)

@@ -10,13 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from rundb.home import Home
 from rundb.index import reader
 from rundb.index.db import open_index
+
+from conftest import SESSION, live_pids, wait_for
 
 SLEEP = """
 import time
@@ -86,31 +87,6 @@ def _max_overlap(trials):
     return most
 
 
-def _wait(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _session_processes(sid):
-    """pids (not zombies) whose session is ``sid``."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if int(fields[3]) == sid and fields[0] != b"Z":
-            out.append(int(name))
-    return out
 
 
 # --- a LocalCluster started for the batch ---------------------------------------------
@@ -239,8 +215,8 @@ def test_a_worker_killed_mid_trial_leaves_that_trial_error(tmp_path, pg_url, das
          "--cluster", address], cwd=str(project), env=_env(home), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
-        victim = _wait(lambda: [t for t in _runs(home) if t.parent and t.status == "running"],
-                       120, "a running trial")[0]
+        victim = wait_for(lambda: [t for t in _runs(home) if t.parent and t.status == "running"],
+                          120, "a running trial")[0]
         os.kill(_worker_pids(address, workers)[victim.attrs["worker"]], signal.SIGKILL)
         out, err = batch.communicate(timeout=180)
     finally:
@@ -272,11 +248,11 @@ def test_ctrl_c_stops_running_trials_and_starts_no_more(home, project):
          "--parallel", "2"], cwd=str(project), env=_env(home), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _wait(lambda: len([t for t in _runs(home) if t.parent and "loss" in t.scalars]) == 2,
-              180, "two running trials")
+        wait_for(lambda: len([t for t in _runs(home) if t.parent and "loss" in t.scalars]) == 2,
+                 180, "two running trials")
         os.killpg(batch.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole group
         out, err = batch.communicate(timeout=120)
-        _wait(lambda: _session_processes(batch.pid) == [], 30, "every process to exit")
+        wait_for(lambda: live_pids(SESSION, batch.pid) == [], 30, "every process to exit")
     finally:
         if batch.poll() is None:
             os.killpg(batch.pid, signal.SIGKILL)

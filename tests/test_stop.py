@@ -11,6 +11,8 @@ import pytest
 from rundb.index import reader
 from rundb.index.db import open_index
 
+from conftest import wait_for
+
 pytestmark = pytest.mark.backends
 
 SLOW = """
@@ -22,14 +24,6 @@ print("done", flush=True)
 """
 
 
-def _wait(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _state(home):
@@ -54,10 +48,10 @@ def test_stop_terminates_a_run_started_elsewhere(home, project, cli):
                             cwd=str(project), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        _wait(lambda: home.index_url or os.path.exists(home.index_path), 60, "the index")
-        run_id = _wait(lambda: [r[0] for r in _state(home) if r[1] == "running"], 60,
-                       "the running run")[0]
-        _wait(lambda: _loss(home, run_id), 60, "the loss scalar")
+        wait_for(lambda: home.index_url or os.path.exists(home.index_path), 60, "the index")
+        run_id = wait_for(lambda: [r[0] for r in _state(home) if r[1] == "running"], 60,
+                          "the running run")[0]
+        wait_for(lambda: _loss(home, run_id), 60, "the loss scalar")
         asked = time.monotonic()
         result = cli("stop", "-y", run_id[:8])
         assert result.exit_code == 0, result.output

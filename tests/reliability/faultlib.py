@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from conftest import PPID, live_pids, wait_for  # noqa: F401 - wait_for is used through here
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: A script printing N output scalars ``loss: i (step i)``; with a GATE file name it
@@ -68,33 +70,11 @@ class Started:
             return f.read()
 
 
-def wait_for(predicate, timeout, what="condition"):
-    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def children(pid):
     """pids whose parent is ``pid`` (from /proc)."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != b"Z":
-            out.append(int(name))
-    return out
+    return live_pids(PPID, pid)
 
 
 def cmdline(pid):
