@@ -16,13 +16,12 @@ import functools
 import re
 
 
-class SQLiteDialect:
-    """SQLite 3.35+ (``RETURNING``, ``NULLS LAST``, JSON1 built in); the methods of
-    :class:`rundb.query.dialect.Dialect` (the index layer imports nothing of the query
-    layer, so this implements that interface without subclassing it)."""
+class SharedSQL:
+    """What both backends spell alike: quoted identifiers, ``?`` parameters (the
+    PostgreSQL connection turns them into psycopg's ``%s``), ``json_each`` lists and
+    ``INSERT ... ON CONFLICT`` upserts."""
 
-    name = "sqlite"
-    #: The placeholder the DB-API driver takes (``sqlite3``: qmark).
+    #: The placeholder compiled SQL is written in.
     paramstyle = "qmark"
 
     def quote_identifier(self, name):
@@ -30,6 +29,26 @@ class SQLiteDialect:
 
     def placeholders(self, sql):
         return sql  # compiled SQL already uses ``?``
+
+    def json_list(self):
+        # (PgConnection binds the JSON list as a typed array, unnested)
+        return "SELECT value FROM json_each(?)"
+
+    def upsert(self, table, columns, conflict, update):
+        cols = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
+        return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(conflict)}) {action}")
+
+
+class SQLiteDialect(SharedSQL):
+    """SQLite 3.35+ (``RETURNING``, ``NULLS LAST``, JSON1 built in); the methods of
+    :class:`rundb.query.dialect.Dialect` (the index layer imports nothing of the query
+    layer, so this implements that interface without subclassing it)."""
+
+    name = "sqlite"
 
     def regexp(self, expr):
         return f"{expr} REGEXP ?"
@@ -42,19 +61,8 @@ class SQLiteDialect:
     def json_value(self, expr):
         return f"json_extract({expr}, '$')"
 
-    def json_list(self):
-        return "SELECT value FROM json_each(?)"
-
     def group_concat(self, expr):
         return f"group_concat({expr}, ?)"
-
-    def upsert(self, table, columns, conflict, update):
-        cols = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-        action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
-        return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
-                f"ON CONFLICT ({', '.join(conflict)}) {action}")
 
     def aggregate(self, func, expr, json=False):
         # `json`: a flag or attribute value, which may be text; only numbers are aggregated

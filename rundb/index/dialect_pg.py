@@ -11,19 +11,13 @@ types are part of the PostgreSQL schema (:mod:`rundb.index.pg_schema`).
 ('rundb_text(r.label) ~ ?', 'rundb_json(a.value)')
 '''
 
+from .dialect import SharedSQL
 
-class PostgreSQLDialect:
+
+class PostgreSQLDialect(SharedSQL):
     """PostgreSQL 13+ through :class:`rundb.index.pg.PgConnection`."""
 
     name = "postgresql"
-    #: What compiled SQL is written in; the connection converts to psycopg's ``%s``.
-    paramstyle = "qmark"
-
-    def quote_identifier(self, name):
-        return '"' + name.replace('"', '""') + '"'
-
-    def placeholders(self, sql):
-        return sql  # PgConnection rewrites ``?`` (and only it) for psycopg
 
     def regexp(self, expr):
         # POSIX regex on the value's text (a JSON string unquoted, a number as text)
@@ -37,20 +31,8 @@ class PostgreSQLDialect:
     def json_value(self, expr):
         return f"rundb_json({expr})"
 
-    def json_list(self):
-        # PgConnection binds the JSON list as a typed array (unnest)
-        return "SELECT value FROM json_each(?)"
-
     def group_concat(self, expr):
         return f"string_agg({expr}, ?)"
-
-    def upsert(self, table, columns, conflict, update):
-        cols = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-        action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
-        return (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
-                f"ON CONFLICT ({', '.join(conflict)}) {action}")
 
     def aggregate(self, func, expr, json=False):
         # `json`: a jsonb flag or attribute value; only numbers are aggregated.
