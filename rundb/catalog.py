@@ -5,7 +5,7 @@ builds one from the ``scalar_key`` and ``flag_name`` tables (both small, interne
 the index's SQL dialect. Also how users name scalars (``loss``, ``val#acc``).
 """
 
-from dataclasses import dataclass, field
+from .record import field, record
 
 from .run import RUN_ATTRS  # noqa: F401 - defined with the run record
 
@@ -37,7 +37,7 @@ def split_scalar_key(name):
     return None, name
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ScalarKey:
     id: int
     prefix: str
@@ -50,7 +50,7 @@ class ScalarKey:
 
 
 
-@dataclass
+@record
 class Catalog:
     """Known scalar keys and flag names (ids as stored in the index)."""
 

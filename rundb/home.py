@@ -10,7 +10,6 @@
 """
 
 import os
-import uuid
 
 DEFAULT_HOME = "~/.rundb"
 META_DIR = ".rundb"
@@ -123,6 +122,8 @@ def _configured_index(config_path):
 
 def new_run_id():
     """A new run id: 32 lowercase hex characters (uuid4)."""
+    import uuid
+
     return uuid.uuid4().hex
 
 

@@ -5,14 +5,12 @@ the run's output and event files); the index is rebuilt from it. It is always wr
 atomically: a temporary file in the same directory, fsync, then ``os.replace``.
 """
 
-import dataclasses
-import json
 import os
 import time
-from dataclasses import dataclass, field
 
 from .errors import MetaError
 from .home import META_DIR, meta_dir
+from .record import asdict, field, fields, record
 from .validate import MAX_META_BYTES, STATUSES, check_meta, check_no_symlinks
 
 META_FILE = "meta.json"
@@ -57,7 +55,7 @@ def now_us():
     return time.time_ns() // 1000
 
 
-@dataclass
+@record
 class Run:
     """Everything rundb records about a run, apart from its scalars."""
 
@@ -92,14 +90,14 @@ class Run:
         return self.id[:8]
 
     def to_meta(self):
-        data = dataclasses.asdict(self)
+        data = asdict(self)
         for name in _NOT_IN_META:
             data.pop(name)
         return data
 
     @classmethod
     def from_meta(cls, data, dir=None, deleted=False):
-        names = {f.name for f in dataclasses.fields(cls)} - set(_NOT_IN_META)
+        names = {f.name for f in fields(cls)} - set(_NOT_IN_META)
         known = {k: v for k, v in data.items() if k in names}
         if "id" not in known:
             raise MetaError("missing 'id'")
@@ -129,6 +127,8 @@ def write_json_atomic(path, data):
     corpora, where a crash means starting over anyway): a replaced file is then never
     seen half-written, but a power cut may lose the newest version.
     """
+    import json
+
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.remove(tmp)  # a leftover (or a planted symlink) is replaced, never followed
@@ -163,6 +163,8 @@ def read_meta(run_dir, deleted=False):
     :raises MetaError: meta.json is missing, a symlink, or not a valid run record (the
         message names the run directory and the field).
     """
+    import json
+
     path = meta_path(run_dir)
     if os.path.islink(meta_dir(run_dir)):
         raise MetaError(f"{run_dir}: {META_DIR} is a symlink")

@@ -347,7 +347,7 @@ def test_golden(conn, catalog, pristine, text, sql, params, rows):
 
 
 def _pg(catalog):
-    from dataclasses import replace
+    from rundb.record import replace
 
     from rundb.index.dialect_pg import POSTGRESQL
 

@@ -1,8 +1,7 @@
 """The run record's columns are defined once (rundb.run.RUN_COLUMNS); the index schema,
 its reader and writer, the query compiler and the notebook all agree with it."""
 
-import dataclasses
-
+from rundb import record
 from rundb import run as run_record
 from rundb.catalog import RUN_ATTRS
 from rundb.index import reader, writer
@@ -22,7 +21,7 @@ def test_index_table_has_the_record_columns_in_order(tmp_path):
 def test_reader_and_writer_use_the_one_definition():
     assert writer._RUN_COLUMNS == tuple(RUN_COLUMNS)
     assert reader._RUN_FIELDS.split(", ") == ["rid", *RUN_COLUMNS]
-    fields = {f.name for f in dataclasses.fields(Run)}
+    fields = {f.name for f in record.fields(Run)}
     assert set(RUN_COLUMNS) - {"home"} <= fields
 
 
@@ -38,5 +37,5 @@ def test_notebook_fields_come_from_the_record():
     assert set(frames.RUNS_COLUMNS) <= set(RUN_ATTRS)
     columns = set(RUN_COLUMNS) - {"home", "deleted"}
     assert columns <= set(frames.Run._FIELDS)
-    fields = {f.name for f in dataclasses.fields(Run)}
+    fields = {f.name for f in record.fields(Run)}
     assert set(frames.Run._FIELDS.values()) <= fields

@@ -19,7 +19,7 @@ module             functions
                    run_times, run_positions
 ``manage``         label_runs, tag_runs, mark_runs, comment_runs, delete_runs,
                    restore_runs, purge_runs
-``comparison``     compare, select, run_value, query
+``comparison``     compare, run_value, query
 ``indexing``       rebuild_index, check_index, index_error
 ``sql``            sql_query
 ``export``         export_runs, export_sql, export_csv, archive_runs, import_runs
@@ -32,7 +32,7 @@ module             functions
 ``control``        request_stop (stop running runs through the index)
 ``web``            runs_table, run_series, one_run_series, run_details, run_output_tail,
                    run_file_list, view_choices (what the web view reads)
-``selection``      RunFilter (run selection shared by the modules above)
+``selection``      RunFilter (run selection shared by the modules above), select
 =================  ==============================================================
 """
 
@@ -48,7 +48,7 @@ _AREAS = {
                 "run_times", "run_positions"),
     "manage": ("label_runs", "tag_runs", "mark_runs", "comment_runs", "delete_runs",
                "restore_runs", "purge_runs"),
-    "comparison": ("compare", "select", "run_value", "query"),
+    "comparison": ("compare", "run_value", "query"),
     "indexing": ("rebuild_index", "check_index", "index_error", "index_info", "push_index",
                  "pull_index", "masked_url"),
     "sql": ("sql_query",),
@@ -57,7 +57,7 @@ _AREAS = {
     "files": ("run_file", "read_run_file", "follow_run_file", "run_is_running", "run_files",
               "watched_run", "run_progress"),
     "diff": ("diff_pair", "diff_runs", "diff_run_sources", "diff_run_outputs", "run_packages"),
-    "selection": ("RunFilter",),
+    "selection": ("RunFilter", "select"),
     "functions": ("run_function",),
     "control": ("request_stop",),
     "web": ("runs_table", "run_series", "one_run_series", "run_details", "run_output_tail",

@@ -10,14 +10,16 @@ columns, never with the number of scalar points.
 
 import datetime
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..errors import QueryError, RunNotFound
 from ..index import conditions, reader
 from ..index.db import open_home_index
 from ..query import ast
 from ..catalog import scalar_key_name
-from .selection import RunFilter, select_rids, where_clause
+from ..record import replace
+from .selection import (  # noqa: F401 - select, select_run: moved there, kept here
+    RunFilter, known_colspec, select, select_rids, select_run, where_clause)
 
 
 CORE = ("run", "operation", "started", "time", "status", "label")
@@ -274,19 +276,6 @@ def _columns_query(text):
         raise QueryError(e.msg, text, e.pos - len(prefix), e.line) from None
 
 
-def known_colspec(text, catalog, option):
-    """The column of ``--min``/``--max``/... text, which must name something the index
-    knows (a typo is an error naming the closest names, not an empty answer)."""
-    from ..query import parse_colspec
-    from ..query.columns import unknown_column
-
-    col = parse_colspec(text)
-    problem = unknown_column(col, catalog)
-    if problem:
-        raise QueryError(f"{problem} (in {option})")
-    return col
-
-
 def warn_unknown_columns(columns, catalog):
     """One warning line for each column of a list that names nothing known (its column
     stays, blank, as Guild's compare keeps it)."""
@@ -433,32 +422,6 @@ def _format_duration(seconds):
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def select_run(index, spec=None, flt=None, min_col=None, max_col=None):
-    """The run a ``select`` names: ``spec``, else the best by ``min_col``/``max_col``,
-    else the newest. Runs lacking the column never win.
-
-    :raises RunNotFound: nothing matches (``no matching runs``).
-    """
-    from ..query import compile
-
-    flt = flt or RunFilter()
-    if spec or not (min_col or max_col):
-        rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1)
-    else:
-        reader.reap_gone_runs(index)
-        catalog = reader.catalog(index)
-        col = known_colspec(min_col or max_col, catalog, "--max" if max_col else "--min")
-        where, params = where_clause(index, flt)
-        # Runs without a value (missing, or NaN: stored as NULL) never win.
-        query = ast.Query(columns=(), where=ast.IsNull(col, negate=True),
-                          order_by=(ast.Order(col, desc=bool(max_col)),), limit=1)
-        compiled = compile(query, catalog, where, params)
-        rids = [row[0] for row in reader.compiled_rows(index, compiled)]
-    if not rids:
-        raise RunNotFound("no matching runs")
-    return reader.load_runs(index, rids[:1])[0]
-
-
 def query_table(index, text, flt=None):
     """Answer a whole query (``select ... where ... order by ... limit ...``)."""
     from ..query import compile, parse
@@ -500,12 +463,6 @@ def compare(home, specs=(), flt=None, **options):
     """The compare :class:`Table` for the selected runs; see :func:`compare_table`."""
     with open_home_index(home) as index:
         return compare_table(index, specs, flt, **options)
-
-
-def select(home, spec=None, flt=None, min_col=None, max_col=None):
-    """One run: ``spec``, else the best by ``min_col``/``max_col``, else the newest."""
-    with open_home_index(home) as index:
-        return select_run(index, spec, flt, min_col, max_col)
 
 
 def run_value(home, run_id, colspec):

@@ -53,7 +53,7 @@ def watched_run(home, spec=None, flt=None):
     :raises RunNotFound: nothing is running (or ``spec`` matches no run).
     :raises RunFileError: the run's files are on another host.
     """
-    from dataclasses import replace
+    from ..record import replace
 
     from ..errors import RunNotFound
     from .selection import RunFilter

@@ -28,7 +28,6 @@ Output scalars are not re-parsed from the output (``output_scalars`` is left uns
 Guild already wrote them to its event file.
 """
 
-import dataclasses
 import os
 import shlex
 import shutil
@@ -37,6 +36,7 @@ import struct
 from ..errors import ExportError, RundbError
 from .export import TransferResult, _home_ids
 from ..home import META_DIR
+from ..record import replace
 from ..run import Run, pid_alive, write_meta
 from .. import validate
 from ..validate import is_run_id
@@ -229,7 +229,7 @@ def _convert(home, run, guild_runs_dir):
         os.rename(os.path.join(tmp, GUILD_DIR), meta)
         _convert_output_index(meta)
         _relink_trials(tmp, guild_runs_dir)
-        write_meta(dataclasses.replace(run, dir=tmp))
+        write_meta(replace(run, dir=tmp))
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,15 +11,15 @@ they have among all runs, deleted or not, so ``runs delete 2`` then ``runs resto
 names the same run; ``runs list --deleted`` shows those positions.
 """
 
-import re
-from dataclasses import dataclass, field
-
 from ..errors import AmbiguousRun, QueryError, RunNotFound
 from ..index import reader
+from ..index.db import open_home_index
+from ..query import ast
+from ..record import field, record, replace
 from ..run import STATUSES
 
 
-@dataclass
+@record
 class RunFilter:
     """Conditions a run must meet; empty fields do not filter."""
 
@@ -48,8 +48,6 @@ def where_clause(index, flt, now=None):
         # Guild's matching (globs, regexes, model parts) and ``--op`` substrings run over
         # the few distinct op names; SQL then selects by the names that match (an index
         # seek on run (op, ...), where a substring test would read every run).
-        from dataclasses import replace
-
         op_names = [op for op in reader.distinct_ops(index)
                     if (not flt.operations
                         or any(guild_op_match(ref, op) for ref in flt.operations))
@@ -85,6 +83,7 @@ def guild_op_match(ref, op):
     ``$`` make a regex search; else MODEL:OP parts are compared (a part missing from
     ``ref`` matches any), each exactly or as a ``*`` glob."""
     import fnmatch
+    import re
 
     if ref.startswith("^") or ref.endswith("$"):
         try:
@@ -104,7 +103,13 @@ def _op_parts(spec):
     return model or None, name
 
 
-_RANGE = re.compile(r"^(\d*):(\d*)$")
+def _range(spec):
+    "The match of a range spec (``1:5``, ``:3``, ``2:``), or None."
+    if ":" not in spec:
+        return None  # most specs: no regex (start-up time)
+    import re
+
+    return re.match(r"^(\d*):(\d*)$", spec)
 
 
 def select_rids(index, specs=(), flt=None, limit=None, reap=True):
@@ -128,7 +133,7 @@ def select_rids(index, specs=(), flt=None, limit=None, reap=True):
         found = _resolve_spec(index, spec, numbered, where, params)
         if trashed is not None:
             kept = [rid for rid in found if rid in trashed]
-            if found and not kept and not _RANGE.match(str(spec).strip()):
+            if found and not kept and not _range(str(spec).strip()):
                 raise RunNotFound(f"run {str(spec).strip()} is not deleted; "
                                   "'rundb runs list --deleted' shows deleted runs' positions")
             found = kept
@@ -142,8 +147,6 @@ def select_rids(index, specs=(), flt=None, limit=None, reap=True):
 
 def _numbered(index, flt):
     "rids of every run (deleted or not) passing the other filters: what positions count."
-    from dataclasses import replace
-
     where, params = where_clause(index, replace(flt, deleted=None))
     return reader.run_rids(index, where, params)
 
@@ -179,7 +182,7 @@ def _resolve_spec(index, spec, ordered, where, params):
         raise RunNotFound(
             f"no run at position {n} ({len(ordered)} run{'' if len(ordered) == 1 else 's'}); "
             f"for an id starting with digits use 8 or more characters or id:{spec}")
-    m = _RANGE.match(spec)
+    m = _range(spec)
     if m:
         start = int(m.group(1)) if m.group(1) else 1
         end = int(m.group(2)) if m.group(2) else len(ordered)
@@ -218,3 +221,59 @@ def select_one(index, spec=None, flt=None, reap=True):
     if not rids:
         raise RunNotFound("no matching runs" if spec is None else f"no run matches '{spec}'")
     return reader.load_runs(index, rids[:1])[0]
+
+
+# --- select: the one run a command names --------------------------------------------
+# Here rather than in comparison.py, so that `rundb select` loads no table code.
+
+
+def known_colspec(text, catalog, option):
+    """The column of ``--min``/``--max``/... text, which must name something the index
+    knows (a typo is an error naming the closest names, not an empty answer)."""
+    from ..query.columns import unknown_column
+
+    col = ast.plain_colspec(text)  # most are plain ("loss", "min loss"): no parser to load
+    if col is None:
+        from ..query import parse_colspec
+
+        col = parse_colspec(text)
+    problem = unknown_column(col, catalog)
+    if problem:
+        raise QueryError(f"{problem} (in {option})")
+    return col
+
+
+def select_run(index, spec=None, flt=None, min_col=None, max_col=None, details=True):
+    """The run a ``select`` names: ``spec``, else the best by ``min_col``/``max_col``,
+    else the newest. Runs lacking the column never win.
+
+    :param details: also load its flags, tags and attributes (``rundb select`` prints
+        only the id or directory, and leaves them).
+
+    :raises RunNotFound: nothing matches (``no matching runs``).
+    """
+    from ..query import compile
+
+    flt = flt or RunFilter()
+    if spec or not (min_col or max_col):
+        rids = select_rids(index, [spec] if spec else (), flt, limit=None if spec else 1)
+    else:
+        reader.reap_gone_runs(index)
+        catalog = reader.catalog(index)
+        col = known_colspec(min_col or max_col, catalog, "--max" if max_col else "--min")
+        where, params = where_clause(index, flt)
+        # Runs without a value (missing, or NaN: stored as NULL) never win.
+        query = ast.Query(columns=(), where=ast.IsNull(col, negate=True),
+                          order_by=(ast.Order(col, desc=bool(max_col)),), limit=1)
+        compiled = compile(query, catalog, where, params)
+        rids = [row[0] for row in reader.compiled_rows(index, compiled)]
+    if not rids:
+        raise RunNotFound("no matching runs")
+    return reader.load_runs(index, rids[:1], details=details)[0]
+
+
+def select(home, spec=None, flt=None, min_col=None, max_col=None, details=True):
+    """One run: ``spec``, else the best by ``min_col``/``max_col``, else the newest
+    (with its flags, tags and attributes unless ``details`` is false)."""
+    with open_home_index(home) as index:
+        return select_run(index, spec, flt, min_col, max_col, details=details)

@@ -3,13 +3,14 @@ several runs, a run's output tail and files. Every function only reads: none rec
 vanished runs as errors (``reap``), so no request of the view writes to the index.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..catalog import BARE_PREFIXES, scalar_key_name, split_scalar_key
 from ..errors import RundbError, RunFileError
 from ..index import conditions, reader
 from ..index.db import open_home_index
 from ..query import ast
+from ..record import replace
 from .comparison import (Table, _assemble, _column_groups, _columns_query,
                          _core_columns, _group_keys, compare_table, known_colspec,
                          warn_unknown_columns)

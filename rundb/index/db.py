@@ -234,9 +234,11 @@ def home_index_args(home, location, write):
 
 
 def _run_lock(home, write):
+    if not write:
+        return contextlib.nullcontext()  # readers take no lock (nor import threading)
     from .. import runlock
 
-    return runlock.shared(home.path) if write else contextlib.nullcontext()
+    return runlock.shared(home.path)
 
 
 def _migrate(conn, path, migrations=None):

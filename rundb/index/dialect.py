@@ -13,7 +13,6 @@ nothing in the compiler changes.
 '''
 
 import functools
-import re
 
 
 class SharedSQL:
@@ -95,6 +94,8 @@ _AGGREGATES = {"mean": "AVG", "std": "rundb_std", "std_pop": "rundb_std_pop",
 @functools.lru_cache(maxsize=256)
 def _like_pattern(pattern, ignore_case):
     # SQL LIKE: % any run of characters, _ one character, everything else literal.
+    import re
+
     body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
     return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
@@ -109,6 +110,8 @@ def _like(value, pattern, ignore_case):
 
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern):
+    import re
+
     return re.compile(pattern)
 
 

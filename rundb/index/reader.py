@@ -1,7 +1,6 @@
 """Reads from the index. Every reader in rundb comes through SQL here; no run
 directory is walked to answer a question."""
 
-import json
 import os
 
 from ..catalog import Catalog, ScalarKey
@@ -73,7 +72,11 @@ def load_runs(index, rids, details=True):
             for rid, name, value in conn.execute(
                 f"SELECT rid, name, value FROM run_attr WHERE rid IN ({marks})", chunk
             ):
-                by_rid[rid].attrs[name] = json.loads(value) if value is not None else None
+                if value is not None:
+                    import json
+
+                    value = json.loads(value)
+                by_rid[rid].attrs[name] = value
     return [by_rid[rid] for rid in rids if rid in by_rid]
 
 
@@ -270,6 +273,8 @@ def distinct_ops(index):
 
 def run_times(index, run_ids):
     """{run id: (started, stopped)} for full run ids; ids not in the index are left out."""
+    import json
+
     rows = index.conn.execute(
         f"SELECT id, started, stopped FROM run WHERE id IN ({index.dialect.json_list()})",
         [json.dumps(list(run_ids))])

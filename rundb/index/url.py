@@ -10,20 +10,22 @@ True
 '/home/ann/.rundb/index.db'
 """
 
-import re
-
 from ..errors import IndexSchemaError
 
 #: URL schemes naming a PostgreSQL server (libpq accepts both).
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):([^@/]*)@")
+_SCHEME = r"^([A-Za-z][A-Za-z0-9+.-]*)://"
+_PASSWORD = r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):([^@/]*)@"
 
 
 def scheme(location):
     """The URL scheme of *location* (lower case), or None for a plain path."""
-    m = _SCHEME.match(location or "")
+    if "://" not in (location or ""):
+        return None  # a path: no regex needed (opening a file index never imports re)
+    import re
+
+    m = re.match(_SCHEME, location)
     return m.group(1).lower() if m else None
 
 
@@ -56,4 +58,6 @@ def mask(location):
     """*location* with any password replaced by ``***`` (for messages and ``index info``)."""
     if location is None:
         return location
-    return _PASSWORD.sub(lambda m: f"{m.group(1)}:***@", location)
+    import re
+
+    return re.sub(_PASSWORD, lambda m: f"{m.group(1)}:***@", location)

@@ -5,7 +5,6 @@ every write: each batch is reduced in Python per key, then merged into ``scalar_
 with one upsert per key, so readers never aggregate points.
 """
 
-import json
 import os
 from itertools import chain, repeat
 
@@ -59,8 +58,12 @@ def encode_flag(value):
     if isinstance(value, str):
         return value, "str"
     if isinstance(value, (list, tuple)):
+        import json  # here, not at the top: readers import this module (start-up time)
+
         return json.dumps(list(value)), "list"
     if isinstance(value, dict):
+        import json
+
         return json.dumps(value, sort_keys=True), "dict"
     return str(value), "str"
 
@@ -72,6 +75,8 @@ def decode_flag(value, type_):
     if type_ == "null":
         return None
     if type_ in ("list", "dict"):
+        import json
+
         return json.loads(value)
     if type_ == "float":
         # NULL is a NaN: SQLite holds none (the rule of schema.py, as for scalars)
@@ -172,6 +177,8 @@ def _write_tags(conn, rid, tags):
 
 
 def _write_attrs(conn, rid, attrs):
+    import json
+
     conn.executemany(
         "INSERT OR REPLACE INTO run_attr (rid, name, value) VALUES (?, ?, ?)",
         [(rid, name, json.dumps(value, sort_keys=True)) for name, value in attrs.items()],

@@ -1,4 +1,4 @@
-"""Query AST: frozen dataclasses whose ``str()`` is canonical text.
+"""Query AST: frozen records (rundb.record) whose ``str()`` is canonical text.
 
 Columns print as the seeds show them (``scalar:min loss step as step``, ``flag:lr``,
 ``attr:id``); ``Query`` and expressions print as canonical query text that parses back
@@ -13,9 +13,10 @@ to an equal tree (``str(parse(q)) == q`` for canonical ``q``). Positions (``pos`
 """
 
 import math
-from dataclasses import dataclass, field
+from ..record import field, record
 
-from .lexer import BOOLEANS, RESERVED, is_plain_word, prefixed_name, quote, word_type, word_value
+# The lexer (and PLY with it) is imported by the functions that print names: building a
+# query from code, as `select --min loss` does, never loads it.
 
 #: Scalar qualifiers; no qualifier means ``last``.
 QUALIFIERS = ("min", "max", "first", "last", "avg", "total", "count")
@@ -29,6 +30,8 @@ AGGREGATES = ("mean", "std", "std_pop", "median", "min", "max", "sum", "count")
 
 def _name_text(name):
     # A name after AS: plain words and keywords stand as they are, anything else is quoted.
+    from .lexer import RESERVED, quote, word_type
+
     kind = word_type(name)
     return name if kind == "WORD" or kind in RESERVED.values() else quote(name)
 
@@ -38,6 +41,8 @@ def _alias_text(alias):
 
 
 def _prefixed_text(prefix, name):
+    from .lexer import prefixed_name, quote, word_type
+
     text = prefix + name
     if word_type(text) == _PREFIX_TYPES[prefix] and prefixed_name(text) == name:
         return text
@@ -47,7 +52,7 @@ def _prefixed_text(prefix, name):
 _PREFIX_TYPES = {".": "ATTR", "=": "FLAG", "scalar:": "SCALAR"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Scalar:
     """A scalar column: ``[qualifier] key [step]``; ``key`` may be ``prefix#tag`` or a regex."""
 
@@ -73,6 +78,8 @@ class Scalar:
     def text(self, bare=True):
         """Canonical query text. With ``bare=False`` (in an expression, where a bare word is
         resolved by name) a scalar with neither qualifier nor step is written ``scalar:key``."""
+        from .lexer import is_plain_word, quote
+
         if is_plain_word(self.key):
             key = self.key if (bare or self.qualifier or self.step) else "scalar:" + self.key
         else:
@@ -87,7 +94,7 @@ class Scalar:
         return f"scalar:{self.body}" + _alias_text(self.alias)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attr:
     """A run attribute: ``.name`` or ``attr:name``."""
 
@@ -105,7 +112,7 @@ class Attr:
         return f"attr:{self.name}" + _alias_text(self.alias)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Flag:
     """A flag: ``=name`` or ``flag:name``."""
 
@@ -123,7 +130,7 @@ class Flag:
         return f"flag:{self.name}" + _alias_text(self.alias)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Name:
     """A bare word in an expression or ORDER BY: resolved when compiled (a select column's
     alias in ORDER BY, then an attribute, a flag, a scalar)."""
@@ -142,7 +149,7 @@ class Name:
         return self.name
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Aggregate:
     """A cross-run aggregate: ``FUNC(column)`` over the per-run values of ``column`` in a
     group (``count(*)``: ``col`` is None). Written as a call, so it never collides with a
@@ -173,6 +180,8 @@ def format_value(value):
     >>> [format_value(v) for v in (0.01, 3, True, None, "adam", "a b", "3", "yes")]
     ['0.01', '3', 'true', 'null', 'adam', "'a b'", "'3'", "'yes'"]
     """
+    from .lexer import BOOLEANS, is_plain_word, quote, word_value
+
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -186,7 +195,7 @@ def format_value(value):
     return quote(value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Compare:
     """``col OP value``: OP is one of ``= != < <= > >= ~ contains`` (``~``: regex search;
     ``contains``: the value's text holds the given text, Guild's filter word)."""
@@ -200,7 +209,7 @@ class Compare:
         return f"{self.col.text(bare=False)} {self.op} {format_value(self.value)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class In:
     """``col [NOT] IN (v, ...)``."""
 
@@ -214,7 +223,7 @@ class In:
         return f"{self.col.text(bare=False)} {op} ({', '.join(map(format_value, self.values))})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IsNull:
     """``col IS [NOT] NULL``."""
 
@@ -245,7 +254,7 @@ def _operand(node, parent, right=False):
     return f"({node})" if weak else str(node)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class And:
     left: object
     right: object
@@ -258,7 +267,7 @@ class And:
         return f"{_operand(self.left, _AND)} and {_operand(self.right, _AND, right=True)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Or:
     left: object
     right: object
@@ -271,7 +280,7 @@ class Or:
         return f"{_operand(self.left, _OR)} or {_operand(self.right, _OR, right=True)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Not:
     expr: object
     depth: int = field(default=1, compare=False, repr=False)
@@ -283,7 +292,7 @@ class Not:
         return f"not {_operand(self.expr, _NOT)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Order:
     """An ORDER BY item; NULLs always sort last, whatever the direction."""
 
@@ -294,7 +303,7 @@ class Order:
         return self.col.text(bare=False) + (" desc" if self.desc else "")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Query:
     """``select COLUMNS [where EXPR] [group by COLUMNS [having EXPR]] [order by ORDER, ...]
     [limit N]``."""
@@ -324,6 +333,37 @@ class Query:
         if self.limit is not None:
             text += f" limit {self.limit}"
         return text
+
+
+_PLAIN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_PLAIN_CHARS = _PLAIN_START | frozenset("0123456789-./#")
+#: Words the lexer reads as something else than a WORD (its RESERVED keywords), or may,
+#: by what follows them (tests/test_startup.py checks this against the lexer).
+NOT_PLAIN = frozenset(
+    "select where order by limit asc desc as and or not in is null min max first last avg "
+    "total count step contains group like ilike having".split())
+
+
+def plain_colspec(spec):
+    """The column of ``KEY`` or ``QUALIFIER KEY`` (``loss``, ``min val_loss``), where KEY is
+    a plain word (ASCII letters, digits, ``_ - . / #``, not a keyword), built without the
+    lexer and parser: the tree, positions included, that ``parse_colspec`` gives (the
+    parser calls this first). None for any other text, which only the parser reads.
+
+    >>> plain_colspec("min val_loss"), plain_colspec("loss step")
+    (Scalar(key='val_loss', qualifier='min', step=False, alias=None), None)
+    """
+    qualifier, space, key = spec.rpartition(" ")
+    if space and qualifier.lower() not in QUALIFIERS:
+        return None
+    if not key or key[0] not in _PLAIN_START or not _PLAIN_CHARS.issuperset(key):
+        return None
+    if key.lower() in NOT_PLAIN:
+        return None
+    # Positions as PLY gives them: a qualified column takes its qualifier's (a rule, which
+    # PLY places at 0), a bare one its word's, after the "select " parse_colspecs adds.
+    return Scalar(key, qualifier=qualifier.lower() or None,
+                  pos=0 if qualifier else len("select "))
 
 
 #: Column node classes (what ``Query.columns`` holds).

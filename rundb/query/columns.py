@@ -17,9 +17,6 @@ def unknown_column(col, catalog):
     >>> unknown_column(Flag("lr"), c) is None, unknown_column(Scalar("val_.+"), c) is None
     (True, True)
     """
-    import fnmatch
-    import re
-
     from . import ast
 
     scalars = sorted({k.name for k in catalog.scalar_keys})
@@ -28,10 +25,14 @@ def unknown_column(col, catalog):
     from .compiler import is_glob
 
     if isinstance(col, ast.Scalar) and not catalog.keys_named(col.key) and is_glob(col.key):
+        import fnmatch
+
         if any(fnmatch.fnmatchcase(n, col.key) for n in scalars):
             return None
         return f"no scalar matches the pattern '{col.key}'"
     if isinstance(col, ast.Flag) and col.name not in catalog.flag_names and is_glob(col.name):
+        import fnmatch
+
         if any(fnmatch.fnmatchcase(n, col.name) for n in flags):
             return None
         return f"no flag matches the pattern '{col.name}'"
@@ -39,6 +40,8 @@ def unknown_column(col, catalog):
         if catalog.keys_named(col.key):
             return None
         if set(".^$*+?{}[]|()\\").intersection(col.key):
+            import re
+
             try:
                 pattern = re.compile(col.key)
             except re.error:

@@ -31,15 +31,12 @@ travel as ``?`` parameters.
 (7, 0.01, 1, 0.3)
 """
 
-import fnmatch
 import functools
-import json
 import math
-import re
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from ..errors import QueryError
+from ..record import field, record, replace
 from .. import run as run_record
 from ..catalog import RUN_ATTRS, decode_scalar
 from . import ast
@@ -57,7 +54,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _TAG_SEPARATOR = "\x1f"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Expr:
     "An SQL expression and the parameters of its ``?``s, in order."
 
@@ -68,7 +65,7 @@ class _Expr:
 _NULL = _Expr("NULL")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Source:
     "Where one column's values come from."
 
@@ -97,6 +94,8 @@ def _tags(value):
 def _json(value):
     if value is None:
         return None
+    import json  # here: most questions decode no JSON (start-up time)
+
     try:
         return json.loads(value)
     except (TypeError, ValueError):
@@ -185,6 +184,10 @@ def is_glob(name):
     >>> [is_glob(k) for k in ("val_*", "opt_?", "losses/.+", ".*acc", "loss", "a[12]*")]
     [True, True, False, False, False, False]
     """
+    if "*" not in name and "?" not in name:
+        return False
+    import re  # (start-up time: `re` only for the questions that need it)
+
     if not re.search(r"(?<![.)\]}*+?\\])[*?]", name):
         return False
     return not set("^$+{}|()\\").intersection(name) and ".*" not in name
@@ -194,6 +197,8 @@ def _regex(key):
     "The compiled pattern a scalar key stands for, or None if it is a plain name."
     if not _REGEX_CHARS.intersection(key):
         return None
+    import re
+
     try:
         return re.compile(key)
     except re.error:
@@ -214,12 +219,12 @@ def _output_name(dialect, header):
     return dialect.quote_identifier(_param(header).replace("\x00", "") or "_")
 
 
-_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,31}")
+_HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
 def _id_prefix(value):
     "True when *value* is a short run id: 8 to 31 hex characters (a full id has 32)."
-    return isinstance(value, str) and _HEX_PREFIX.fullmatch(value) is not None
+    return isinstance(value, str) and 8 <= len(value) <= 31 and not value.strip(_HEX_DIGITS)
 
 
 def _time_param(value):
@@ -287,12 +292,16 @@ class _Compiler:
         there is exactly one)."""
         if isinstance(col, ast.Flag) and col.name not in self.catalog.flag_names \
                 and is_glob(col.name):
+            import fnmatch
+
             names = [n for n in self.catalog.flag_names if fnmatch.fnmatchcase(n, col.name)]
             alias = col.alias if len(names) == 1 else None
             return [replace(col, name=name, alias=alias) for name in names]
         if not isinstance(col, ast.Scalar) or self.catalog.keys_named(col.key):
             return [col]
         if is_glob(col.key):
+            import fnmatch
+
             names = list(dict.fromkeys(k.name for k in self.catalog.scalar_keys
                                        if fnmatch.fnmatchcase(k.name, col.key)))
             alias = col.alias if len(names) == 1 else None
@@ -548,7 +557,7 @@ class _Compiler:
         return self._tag_exists(f" AND t.tag {op} ?", (value,), params)
 
 
-@dataclass
+@record
 class Compiled:
     """A compiled query.
 
@@ -676,7 +685,16 @@ def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False):
 
 #: scalar_stat columns with an index on (key, column) (schema migration 5).
 _INDEXED_STATS = ("last_val", "min_val", "max_val")
-_STAT_COLUMN = re.compile(r"(s\d+)\.(\w+)")
+
+
+def _stat_column(sql):
+    """``(alias, column)`` when ``sql`` is ``sN.COLUMN`` (what ``(s\\d+)\\.(\\w+)`` matches
+    whole; string methods, so that a page question needs no ``re``), else None."""
+    alias, dot, column = sql.partition(".")
+    if (dot and alias[:1] == "s" and alias[1:].isdecimal()
+            and column and column.replace("_", "a").isalnum()):
+        return alias, column
+    return None
 
 
 def _summary_seek(compiler, query):
@@ -687,12 +705,12 @@ def _summary_seek(compiler, query):
         return None
     first = query.order_by[0]
     value = compiler.source(first.col).value
-    m = _STAT_COLUMN.fullmatch(value.sql)
-    if m is None or value.params or m.group(2) not in _INDEXED_STATS:
+    m = _stat_column(value.sql)
+    if m is None or value.params or m[1] not in _INDEXED_STATS:
         return None
     for key, (alias, _clause) in compiler.joins.items():
-        if alias == m.group(1) and key[0] == "scalar" and len(key[1]) == 1:
-            return alias, key[1][0], m.group(2), first.desc
+        if alias == m[0] and key[0] == "scalar" and len(key[1]) == 1:
+            return alias, key[1][0], m[1], first.desc
     return None
 
 

@@ -16,11 +16,11 @@ decode them, so error messages can quote exactly what the user wrote.
 
 import contextlib
 import functools
-import re
-
-from ply import lex
 
 from ..errors import QueryError
+
+# PLY and re are imported where they are used: the token table below is plain data, and a
+# query built in code (``select --min loss``) needs no lexer at all.
 
 #: Keywords, matched case-insensitively; any of them may still name a column after AS.
 RESERVED = {
@@ -67,14 +67,31 @@ _WORD = _WORDCHAR + "+"
 # '=' starts a flag only at the start of a word, so 'lr=0.1' is a comparison.
 _AT_WORD_START = r"(?<![^\s,(])"
 
-_BY = re.compile(r"\s+by(?![^\s,'\"()=<>!~])", re.IGNORECASE)
 
-_VALUE_NEXT = re.compile(
-    r"\s+(?!(?:where|order|group|having|limit|as|and|or|asc|desc)(?![^\s,'\"()=<>!~]))"
-    r"[^\s,()=<>!~]", re.IGNORECASE)
 
-_NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_INT_RE = re.compile(r"[-+]?[0-9]+")
+@functools.lru_cache(maxsize=None)
+def _patterns():
+    """(BY, VALUE_NEXT, NUMBER, INT): the lexer's helper patterns, compiled on first use."""
+    import re
+
+    return (
+        re.compile(r"\s+by(?![^\s,'\"()=<>!~])", re.IGNORECASE),
+        re.compile(r"\s+(?!(?:where|order|group|having|limit|as|and|or|asc|desc)"
+                   r"(?![^\s,'\"()=<>!~]))[^\s,()=<>!~]", re.IGNORECASE),
+        re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"),
+        re.compile(r"[-+]?[0-9]+"),
+    )
+
+
+def _token(regex):
+    "What ``ply.lex.TOKEN`` does (the rule's regex), without importing PLY."
+
+    def set_regex(f):
+        f.regex = regex
+        return f
+
+    return set_regex
+
 _INT64 = 2**63
 
 #: Unquoted words read as booleans in a value position (YAML 1.1's spellings).
@@ -82,7 +99,7 @@ BOOLEANS = {"yes": True, "true": True, "no": False, "false": False}
 
 
 class _Rules:
-    """PLY lexer rules, collected by ``lex.lex(module=_Rules())``."""
+    """PLY lexer rules, collected by ``ply.lex.lex(module=_Rules())``."""
 
     tokens = tokens
 
@@ -100,39 +117,40 @@ class _Rules:
 
     # Function rules are tried in the order they are defined, before the string rules.
 
-    @lex.TOKEN(_QUOTED)
+    @_token(_QUOTED)
     def t_QUOTED(self, t):
         return t
 
     # A bracketed list of values at the start of a word (Guild's ``in [a, b]``); the
     # parser takes its values apart. Unquoted words with brackets inside (the regex key
     # ``loss[0-9]``) are still words.
-    @lex.TOKEN(r"%s\[(?:%s|[^\]'\"])*\]" % (_AT_WORD_START, _QUOTED))
+    @_token(r"%s\[(?:%s|[^\]'\"])*\]" % (_AT_WORD_START, _QUOTED))
     def t_LIST(self, t):
         return t
 
-    @lex.TOKEN(r"scalar:(?:%s|%s)" % (_QUOTED, _WORD))
+    @_token(r"scalar:(?:%s|%s)" % (_QUOTED, _WORD))
     def t_SCALAR(self, t):
         return t
 
-    @lex.TOKEN(r"(?:attr:(?:%s|%s)|\.(?:%s|[^\W\d]%s*))" % (_QUOTED, _WORD, _QUOTED, _WORDCHAR))
+    @_token(r"(?:attr:(?:%s|%s)|\.(?:%s|[^\W\d]%s*))" % (_QUOTED, _WORD, _QUOTED, _WORDCHAR))
     def t_ATTR(self, t):
         return t
 
-    @lex.TOKEN(
+    @_token(
         r"(?:flag:(?:%s|%s)|%s=(?:%s|[^\W\d]%s*))"
         % (_QUOTED, _WORD, _AT_WORD_START, _QUOTED, _WORDCHAR)
     )
     def t_FLAG(self, t):
         return t
 
-    @lex.TOKEN(_WORD)
+    @_token(_WORD)
     def t_WORD(self, t):
         t.type = RESERVED.get(t.value.lower(), "WORD")
-        if t.type == "WORD" and t.value.lower() == "group" and _BY.match(t.lexer.lexdata, t.lexpos + 5):
+        if t.type == "WORD" and t.value.lower() == "group" and _patterns()[0].match(
+                t.lexer.lexdata, t.lexpos + 5):
             # `group` is a keyword only before `by`: a column may still be called group
             t.type = "GROUP"
-        elif t.type == "WORD" and t.value.lower() in ("like", "ilike") and _VALUE_NEXT.match(
+        elif t.type == "WORD" and t.value.lower() in ("like", "ilike") and _patterns()[1].match(
                 t.lexer.lexdata, t.lexpos + len(t.value)):
             # an operator only before a value: a column may still be called like
             t.type = t.value.upper()
@@ -153,7 +171,7 @@ class _Rules:
 def keep_ply_globals():
     """Undo the module globals ``lex.lex()``/``yacc.yacc()`` set, so that building this
     grammar never changes another grammar's defaults."""
-    from ply import yacc
+    from ply import lex, yacc
 
     missing = object()
     names = ((lex, ("lexer", "token", "input")), (yacc, ("parse",)))
@@ -170,6 +188,8 @@ def keep_ply_globals():
 
 def build_lexer(**options):
     """Build a new PLY lexer; *options* go to ``lex.lex`` (tests pass ``errorlog``)."""
+    from ply import lex
+
     options.setdefault("errorlog", lex.NullLogger())
     with keep_ply_globals():
         return lex.lex(module=_Rules(), optimize=False, reflags=0, **options)
@@ -255,8 +275,9 @@ def word_value(raw):
     >>> word_value("3"), word_value("1e-3"), word_value("yes"), word_value("adam")
     (3, 0.001, True, 'adam')
     """
-    if _NUMBER_RE.fullmatch(raw):
-        if _INT_RE.fullmatch(raw):
+    _by, _value_next, number, integer = _patterns()
+    if number.fullmatch(raw):
+        if integer.fullmatch(raw):
             n = int(raw)
             # SQLite integers are 64-bit; a larger literal compares as a real.
             return n if -_INT64 <= n < _INT64 else float(n)

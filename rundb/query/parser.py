@@ -14,14 +14,11 @@ writing no files.
 ('a = 1 and b = 2 or c = 3', 'a = 1 and (b = 2 or c = 3)')
 """
 
+import _thread
 import functools
-import re
-import threading
-from dataclasses import replace
-
-from ply import lex, yacc
 
 from ..errors import QueryError
+from ..record import replace
 from . import ast
 from .lexer import RESERVED, keep_ply_globals, line_of, new_lexer, prefixed_name, unquote, word_value
 from .lexer import tokens as _tokens
@@ -292,6 +289,8 @@ class _Grammar:
             # A pattern is the text as written (1e3 stays '1e3'), checked now so that a
             # bad one is reported with its position rather than by SQLite at run time.
             value = raw
+            import re
+
             try:
                 re.compile(value)
             except re.error as e:
@@ -471,6 +470,8 @@ TABLE_MODULE = "rundb.query._parsetab"
 
 def build_parser(**options):
     """Build the LALR parser; *options* go to ``yacc.yacc`` (tests pass an ``errorlog``)."""
+    from ply import yacc
+
     kw = dict(
         debug=False,
         write_tables=False,
@@ -484,6 +485,8 @@ def build_parser(**options):
 
 def grammar_signature():
     """PLY's signature of this grammar (what a table module must carry to be used)."""
+    from ply import yacc
+
     grammar = _Grammar()
     pdict = {name: getattr(grammar, name) for name in dir(grammar)}
     pdict.setdefault("__file__", __file__)
@@ -499,6 +502,8 @@ def write_table_module():
     import os
     import sys
 
+    from ply import yacc
+
     here = os.path.dirname(os.path.abspath(__file__))
     name = TABLE_MODULE.rsplit(".", 1)[1]
     sys.modules.pop(TABLE_MODULE, None)
@@ -513,7 +518,7 @@ def write_table_module():
 
 
 _parser = functools.lru_cache(maxsize=None)(build_parser)
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 
 
 class _TokenStream:
@@ -523,6 +528,8 @@ class _TokenStream:
         self.lexdata = text
         self._lexer = new_lexer()
         self._lexer.input(text)
+        from ply import lex
+
         first = lex.LexToken()
         first.type, first.value, first.lineno, first.lexpos = start, "", 1, 0
         self._first = first
@@ -625,6 +632,9 @@ def parse_colspec(spec, kind="scalar"):
     Traceback (most recent call last):
     rundb.errors.QueryError: invalid objective 'loss, accuracy': too many columns
     """
+    col = ast.plain_colspec(spec)
+    if col is not None:
+        return col
     columns = parse_colspecs(spec, kind)
     if len(columns) > 1:
         raise QueryError(f"invalid {kind} {spec!r}: too many columns")
