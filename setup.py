@@ -44,5 +44,7 @@ setup(
         # trial subprocesses directly; --cluster needs it)
         "dask": ["dask>=2024.1", "distributed>=2024.1"],
     },
-    entry_points={"console_scripts": ["rundb = rundb_cli.main:main"]},
+    # The command is a plain script rather than a console_scripts entry point, whose
+    # generated wrapper imports `re` before rundb_cli.main:main (start-up time).
+    scripts=["bin/rundb"],
 )

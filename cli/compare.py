@@ -5,6 +5,7 @@ import click
 from rundb import api
 
 from .completion import complete_run
+from .fast import print_selected
 from .options import filter_options, pass_home, run_filter
 from .output import emit, output_options
 
@@ -81,15 +82,9 @@ def select(home, spec, min_col, max_col, short_id, path, attr, include_batch, **
     """
     if min_col and max_col:
         raise click.UsageError("--min and --max cannot be used together")
-    run = api.select(home, spec, run_filter(kw, include_batch=include_batch or bool(spec)),
-                     min_col=min_col, max_col=max_col)
-    if attr:
-        value = api.run_value(home, run.id, attr)
-        click.echo("" if value is None else value)
-    elif path:
-        click.echo(run.dir)
-    else:
-        click.echo(run.short_id if short_id else run.id)
+    # The one body the fast path (rundb_cli.fast, no click) runs too.
+    print_selected(home, spec, run_filter(kw, include_batch=include_batch or bool(spec)),
+                   min_col, max_col, short_id=short_id, path=path, attr=attr)
 
 
 @click.command(name="query")

@@ -4,6 +4,9 @@ import click
 
 from rundb.home import Home
 
+# The filters' names and run_filter are click-free, for the fast path (cli/fast.py).
+from .filters import STATUS_FLAGS, STATUS_SHORT, run_filter  # noqa: F401 - re-exported
+
 pass_home = click.make_pass_decorator(Home)
 
 #: ``-y/--yes``: act without asking (commands that change or create runs).
@@ -24,13 +27,6 @@ def confirm(question, default=True):
     if not answer:
         return default
     return answer in ("y", "yes")
-
-
-_STATUS_FLAGS = ("running", "completed", "error", "terminated", "pending", "staged", "pruned")
-
-#: Short options of the status filters (Guild's -Sr, -Sc ...); pruned has none (-Sp is
-#: pending's).
-_STATUS_SHORT = {s: f"-S{s[0]}" for s in _STATUS_FLAGS if s != "pruned"}
 
 
 def filter_options(fn):
@@ -63,28 +59,13 @@ def filter_options(fn):
                           "\"lr in [0.1, 0.01]\", \"loss is undefined\", "
                           "\"label contains best\"."),
     ] + [
-        click.option(*([_STATUS_SHORT[s]] if s in _STATUS_SHORT else []), f"--{s}",
+        click.option(*([STATUS_SHORT[s]] if s in STATUS_SHORT else []), f"--{s}",
                      f"status_{s}", is_flag=True, help=f"Runs with status {s}.")
-        for s in _STATUS_FLAGS
+        for s in STATUS_FLAGS
     ]
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
-
-
-def run_filter(kw, **extra):
-    """Pop the filter options out of a command's keyword args into a RunFilter."""
-    from rundb.api.selection import RunFilter
-
-    statuses = [s for s in _STATUS_FLAGS if kw.pop(f"status_{s}", False)]
-    return RunFilter(
-        ops=list(kw.pop("ops", ())), operations=list(kw.pop("operations", ())),
-        labels=list(kw.pop("labels", ())),
-        tags=list(kw.pop("tags", ())), comments=list(kw.pop("comments", ())),
-        unlabeled=kw.pop("unlabeled", False),
-        marked=kw.pop("marked", None), statuses=statuses, started=kw.pop("started", None),
-        digest=kw.pop("digest", None), filter=kw.pop("filter_", None), **extra,
-    )
 
 
 def format_time(us):
