@@ -122,11 +122,8 @@ def _check_dir(dest):
 
 
 def _export_sql(home, path, specs, flt):
-    ids = api.select_run_ids(home, specs, flt)
-    result = api.export_sql(home, path, ids)
-    for run_id in result.skipped:
-        _progress("skip", run_id)
-    click.echo(f"Exported {len(result.done)} run(s) to {path}", err=True)
+    result = api.export_sql(home, path, specs=specs, flt=flt, progress=_progress)
+    click.echo(f"Exported {result.copied} run(s) to {path}", err=True)
 
 
 def _export_csv(home, path, specs, flt, columns, options):

@@ -346,7 +346,9 @@ def test_api_returns_data(home, runs, tmp_path):
     assert result.done == [runs[0].id]
     assert result.errors == [("f" * 32, "not in the index")]
     result = api.export_sql(home, str(tmp_path / "e.db"), [runs[0].id])
-    assert (result.done, result.skipped) == ([runs[0].id], [])
+    assert (result.copied, result.skipped) == (1, 0)
+    result = api.export_sql(home, str(tmp_path / "e.db"), specs=[runs[0].id[:8], "1"])
+    assert (result.copied, result.skipped) == (1, 1)
     assert api.export_csv(home, io.StringIO(), ["1", "2"]) == 2
     fresh = Home(str(tmp_path / "fresh"))
     result = api.import_runs(fresh, str(tmp_path / "e"))

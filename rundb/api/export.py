@@ -43,6 +43,15 @@ class TransferResult:
     warnings: list = field(default_factory=list)  # messages worth showing, not failures
 
 
+@dataclass
+class SqlExportResult:
+    """What an export --sql did: the numbers of runs copied, and skipped (already there)."""
+
+    dest: str = ""
+    copied: int = 0
+    skipped: int = 0
+
+
 # --- export ------------------------------------------------------------------------
 
 
@@ -107,14 +116,21 @@ def _export_runs(home, index, dest, run_ids, move=False, progress=None):
     return result
 
 
-def _export_sql(index, path, run_ids):
+def _export_sql(index, path, run_ids=None, specs=(), flt=None, progress=None):
     """Write the runs' rows of every index table, and the views, to the SQLite file ``path``.
 
-    A new file is created; an existing rundb index file gets the runs it lacks (those it
-    has are skipped). The file is left in rollback-journal mode: one self-contained file.
+    The runs are ``run_ids``, or those ``specs`` and the RunFilter ``flt`` select. A new
+    file is created; an existing rundb index file gets the runs it lacks (those it has are
+    skipped). The file is left in rollback-journal mode: one self-contained file.
 
+    Without ``run_ids`` or ``specs``, the filter's SQL condition itself selects the runs
+    in the copy: no list of runs is made, so memory stays flat at any number of runs.
+
+    :param progress: called as ``progress("skip", run_id)`` for each run already there.
     :raises ExportError: ``path`` is a directory or an SQLite file that is not an index.
     """
+    from .selection import RunFilter, select_rids, where_clause
+
     path = os.path.abspath(path)
     if os.path.isdir(path):
         raise ExportError(f"'{path}' is a directory")
@@ -122,12 +138,21 @@ def _export_sql(index, path, run_ids):
         raise ExportError(f"'{path}' is the index itself")
     if os.path.exists(path) and os.path.getsize(path) and not copy.is_index(path):
         raise ExportError(f"'{path}' exists and is not a rundb index")
-    result = TransferResult(dest=path)
-    present = copy.index_ids(path)
-    result.skipped = [i for i in run_ids if i in present]
-    result.done = copy.copy_index_rows(index.path, path, [i for i in run_ids if i not in present],
-                                  journal_mode="DELETE")
-    return result
+    where, params = None, ()
+    if run_ids is None and (specs or index.backend == "postgresql"):
+        run_ids = reader.ids_of(index, select_rids(index, specs, flt))
+    elif run_ids is None:
+        reader.reap_gone_runs(index)  # as every selection does first
+        where, params = where_clause(index, flt or RunFilter())
+    skipped = [0]
+
+    def skip(run_id):
+        skipped[0] += 1
+        _call(progress, "skip", run_id)
+
+    copied = copy.copy_index_rows(index.path, path, run_ids, where, params, standalone=True,
+                                  skipped=skip)
+    return SqlExportResult(dest=path, copied=copied, skipped=skipped[0])
 
 
 def _export_csv(index, dest, specs=(), flt=None, columns=None, **options):
@@ -417,13 +442,16 @@ def export_runs(home, dest, run_ids, move=False, progress=None):
         return _export_runs(home, index, dest, list(run_ids), move=move, progress=progress)
 
 
-def export_sql(home, path, run_ids):
-    """Write the runs' index rows and the documented views to the SQLite file ``path``.
+def export_sql(home, path, run_ids=None, specs=(), flt=None, progress=None):
+    """Write the index rows and the documented views of runs to the SQLite file ``path``:
+    ``run_ids``, or those ``specs`` and the RunFilter ``flt`` select (by default, every
+    run not deleted).
 
-    :returns: :class:`TransferResult` (done, skipped).
+    :param progress: called as ``progress("skip", run_id)`` for each run already there.
+    :returns: :class:`SqlExportResult` (the numbers of runs copied and skipped).
     """
     with open_home_index(home) as index:
-        return _export_sql(index, path, list(run_ids))
+        return _export_sql(index, path, run_ids, specs, flt, progress)
 
 
 def export_csv(home, dest, specs=(), flt=None, columns=None, **options):
@@ -446,5 +474,5 @@ def import_runs(home, path, move=False, progress=None):
         return _import_runs(home, index, path, move=move, progress=progress)
 
 
-__all__ = ["NOCOPY", "TransferResult", "archive_run_dirs", "archive_runs",
+__all__ = ["NOCOPY", "SqlExportResult", "TransferResult", "archive_run_dirs", "archive_runs",
            "export_csv", "export_runs", "export_sql", "import_runs"]
