@@ -148,3 +148,28 @@ def test_export_memory_does_not_grow_with_the_runs(tmp_path, small, large):
     peaks = [_peak_python_memory(h, tmp_path / f"{i}.db") for i, h in enumerate(homes)]
     assert ids(tmp_path / "1.db") == ids(homes[1].index_path, "deleted = 0")
     assert peaks[1] - peaks[0] < 200_000, peaks
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("args, specs, ops", [((), [], []), (("-o", "eval"), [], ["eval"]),
+                                              (("1", "2"), ["1", "2"], [])])
+def test_export_sql_from_either_backend(cli, home, index, tmp_path, args, specs, ops):
+    from test_sql import make_runs
+
+    runs = make_runs(home, index)
+    api.delete_runs(home, [runs[0].id])
+    path = tmp_path / "runs.db"
+    result = cli("export", "--sql", str(path), *args)
+    assert result.exit_code == 0, result.stderr
+    wanted = {r.id for r in api.runs(home, specs, RunFilter(ops=ops))}
+    assert result.stderr == f"Exported {len(wanted)} run(s) to {path}\n"
+    assert ids(path) == wanted and runs[0].id not in wanted
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".runs.db")]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (len(wanted),)
+        (points,) = conn.execute("SELECT count(*) FROM scalars").fetchone()
+    finally:
+        conn.close()
+    assert points == sum(len(p) for p in api.scalar_points(home, wanted).values())

@@ -76,6 +76,7 @@ def copy_index_rows(src_path, dest_path, run_ids=None, where=None, params=(), un
         copied = _copy(src_path, tmp, run_ids, where, params, undelete, skipped, True, True)
         _fsync(tmp)
         os.replace(tmp, dest_path)
+        _fsync(os.path.dirname(os.path.abspath(dest_path)))  # the rename
     finally:
         _remove(tmp)
     return copied
@@ -101,7 +102,7 @@ def _copy(src_path, dest_path, run_ids, where, params, undelete, skipped, standa
             ex("PRAGMA dest.secure_delete = ON")
         elif standalone:
             ex("PRAGMA dest.journal_mode = DELETE")  # (opening it made it WAL)
-        ex("BEGIN")
+        ex("BEGIN IMMEDIATE")  # (a read of the source, the write lock of the destination)
         try:
             copied = _copy_rows(conn, run_ids, where, params, undelete, skipped, new)
         except BaseException:
@@ -130,12 +131,8 @@ def _copy_rows(conn, run_ids, where, params, undelete, skipped, new):
     else:
         ex(f"INSERT INTO temp._sel (rid) SELECT r.rid FROM main.run r WHERE {where or '1'} "
            "ORDER BY r.rid", list(params))
-    if skipped is not None:
-        for (run_id,) in ex("SELECT r.id FROM temp._sel s JOIN main.run r ON r.rid = s.rid "
-                            "JOIN dest.run d ON d.id = r.id ORDER BY s.rid"):
-            skipped(run_id)
-    ex("DELETE FROM temp._sel WHERE rid IN (SELECT s.rid FROM temp._sel s "
-       "JOIN main.run r ON r.rid = s.rid JOIN dest.run d ON d.id = r.id)")
+    if not new:  # (a new file has no runs)
+        _skip_present(conn, skipped)
     (selected,) = ex("SELECT count(*) FROM temp._sel").fetchone()
     (total,) = ex("SELECT count(*) FROM main.run").fetchone()
     if (new and selected and total - selected <= total * _WHOLE_COPY_MAX_LEFT_OUT
@@ -148,6 +145,17 @@ def _copy_rows(conn, run_ids, where, params, undelete, skipped, new):
            "SELECT r.id FROM temp._sel s JOIN main.run r ON r.rid = s.rid)")
     ex("DROP TABLE temp._sel")
     return selected
+
+
+def _skip_present(conn, skipped):
+    """Take the runs the destination has out of temp._sel (telling ``skipped`` each id)."""
+    ex = conn.execute
+    present = ("SELECT s.rid, r.id FROM temp._sel s JOIN main.run r ON r.rid = s.rid "
+               "JOIN dest.run d ON d.id = r.id")
+    if skipped is not None:
+        for _rid, run_id in ex(f"{present} ORDER BY s.rid"):
+            skipped(run_id)
+    ex(f"DELETE FROM temp._sel WHERE rid IN (SELECT rid FROM ({present}))")
 
 
 def _copy_whole(conn):
