@@ -59,6 +59,14 @@ def terminal_width():
 
 
 def _tabulate(heads, cells, numeric, fmt):
+    if fmt == "plain":
+        text = _plain_table(heads, cells, numeric)
+        if text is not None:
+            return text
+    return _tabulated(heads, cells, numeric, fmt)
+
+
+def _tabulated(heads, cells, numeric, fmt):
     import tabulate
 
     keep = tabulate.PRESERVE_WHITESPACE, tabulate.MIN_PADDING
@@ -71,6 +79,29 @@ def _tabulate(heads, cells, numeric, fmt):
     finally:
         tabulate.PRESERVE_WHITESPACE, tabulate.MIN_PADDING = keep
     return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def _plain_table(heads, cells, numeric):
+    """What :func:`_tabulate` gives in the ``plain`` format, for cells and headers of
+    printable ASCII (ids, names, numbers, times: the usual table), without importing
+    tabulate, whose import alone (its version lookup loads importlib.metadata, email,
+    zipfile ...) costs a page question more than the rest of its answer. None for any
+    other text (wide, combining or escaped characters), which tabulate measures itself.
+    """
+    rows = cells if heads is None else [heads, *cells]
+    if not cells or any(len(row) != len(numeric) for row in rows) or not all(
+            isinstance(c, str) and c.isascii() and c.isprintable() for row in rows for c in row):
+        return None
+    # tabulate (0.10, as pinned) strips the cells' edges, not the headers'.
+    rows = [[c.strip() for c in row] for row in cells]
+    if heads is not None:
+        rows.insert(0, heads)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(numeric))]
+    # Each row right-stripped, then the whole as _tabulated leaves it (no blank last line).
+    text = "\n".join("  ".join(c.rjust(w) if right else c.ljust(w)
+                               for c, w, right in zip(row, widths, numeric)).rstrip()
+                      for row in rows)
+    return "\n".join(text.splitlines())
 
 
 def _fit(heads, cells, numeric, fmt, width, text):

@@ -265,3 +265,45 @@ def test_stat_column_matches_its_pattern(sql):
 def test_url_scheme_matches_its_pattern(location):
     m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", location or "")
     assert url.scheme(location) == (m.group(1).lower() if m else None)
+
+
+# --- tables without tabulate -------------------------------------------------------------
+
+
+def _random_table(rng):
+    ncols = rng.randint(1, 6)
+    alphabet = "ab xyz019.-:[]_"
+    def cell():
+        return "".join(rng.choice(alphabet) for _ in range(rng.choice((0, 0, 1, 3, 8, 20))))
+    rows = [[cell() for _ in range(ncols)] for _ in range(rng.randint(1, 6))]
+    heads = None if rng.random() < 0.4 else [cell() for _ in range(ncols)]
+    numeric = [rng.random() < 0.4 for _ in range(ncols)]
+    return heads, rows, numeric
+
+
+def test_plain_tables_are_tabulates():
+    import random
+
+    from rundb_cli import output
+
+    rng = random.Random(22)
+    for _ in range(2000):
+        heads, rows, numeric = _random_table(rng)
+        assert output._plain_table(heads, rows, numeric) == output._tabulated(
+            heads, rows, numeric, "plain"), (heads, rows, numeric)
+    for heads, rows in ((None, [["\u00e9t\u00e9", "x"]]), (["a", "b"], [["\x1b[1m", "x"]]),
+                        (None, [["\u4e2d", "x"]]), (["a", "b"], []), (None, [["a\nb", "x"]])):
+        assert output._plain_table(heads, rows, [False, False]) is None
+
+
+def test_a_page_of_runs_imports_no_tabulate(home, runs, index_backend):
+    if index_backend != "sqlite":
+        pytest.skip("PostgreSQL's driver has imports of its own")
+    code = ("import sys\nsys.argv = ['rundb', 'runs', '-n', '2']\n"
+            "from rundb_cli.main import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print('tabulate' in sys.modules)\n")
+    env = dict(os.environ, RUNDB_HOME=home.path)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
