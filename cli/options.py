@@ -6,6 +6,7 @@ from rundb.home import Home
 
 # The filters' names and run_filter are click-free, for the fast path (cli/fast.py).
 from .filters import STATUS_FLAGS, STATUS_SHORT, run_filter  # noqa: F401 - re-exported
+from .tables import format_time  # noqa: F401 - re-exported
 
 pass_home = click.make_pass_decorator(Home)
 
@@ -66,12 +67,3 @@ def filter_options(fn):
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
-
-
-def format_time(us):
-    """Microseconds since the epoch as local 'YYYY-MM-DD HH:MM:SS' ('' for None)."""
-    if us is None:
-        return ""
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(us / 1e6))

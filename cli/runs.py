@@ -7,13 +7,12 @@ import click
 from rundb import api
 
 from .completion import complete_run
+# The page `runs list` prints is laid out in .fast (the click-free fast path prints it too).
+from .fast import (  # noqa: F401 - format_lines, run_line: for export and stop
+    COUNT_AT_MOST, DEFAULT_LIMIT, format_lines, numbered_lines as _numbered_lines, print_runs,
+    run_line)
 from .output import fmt_option
 from .options import confirm, filter_options, format_time, pass_home, run_filter, yes_option
-
-DEFAULT_LIMIT = 20
-#: The "N total" under a page of runs is counted up to this many (a count reads every
-#: matching run: seconds for a filter over a million runs).
-COUNT_AT_MOST = 10_000
 
 
 class _DefaultList(click.Group):
@@ -28,30 +27,6 @@ class _DefaultList(click.Group):
 @click.group(name="runs", cls=_DefaultList)
 def runs():
     """List runs, or show, delete, restore and purge them."""
-
-
-def run_line(index, run):
-    op = run.op + (" [marked]" if run.marked else "")
-    return [f"[{index}:{run.short_id}]", op, format_time(run.started), run.status, run.label]
-
-
-def _numbered_lines(home, runs, flt):
-    """Table lines of ``runs`` with the positions run specs give them (deleted runs keep
-    their places among all runs, so ``delete 2`` then ``restore 2`` name one run)."""
-    if not flt.deleted:
-        return [run_line(i, r) for i, r in enumerate(runs, 1)]
-    found = api.run_positions(home, runs, flt)
-    return [run_line(found[r.id], r) for r in runs]
-
-
-def format_lines(rows, fmt="plain"):
-    """Lines of a table without headers (through cli.output.table_text: control characters
-    escaped, fitted to the terminal)."""
-    from .output import table_text
-
-    if not rows:
-        return []
-    return table_text(None, rows, fmt=fmt).splitlines()
 
 
 @runs.command(name="list")
@@ -72,19 +47,14 @@ def list_runs(home, specs, limit, all_, deleted, as_json, fmt, **kw):
       rundb runs -o train --completed -F "=lr > 0.01"
     """
     flt = run_filter(kw, deleted=deleted)
-    limit = None if all_ else (limit or DEFAULT_LIMIT)
-    found = api.runs(home, specs, flt, limit=limit + 1 if limit else None)
-    shown = found[:limit] if limit else found
     if as_json:
+        limit = None if all_ else (limit or DEFAULT_LIMIT)
+        found = api.runs(home, specs, flt, limit=limit + 1 if limit else None)
+        shown = found[:limit] if limit else found
         click.echo(json.dumps([_run_json(r) for r in shown], indent=2))
         return
-    for line in format_lines(_numbered_lines(home, shown, flt), fmt):
-        click.echo(line)
-    if limit and len(found) > limit:
-        total = api.count_runs(home, flt, at_most=COUNT_AT_MOST)
-        total = f"more than {COUNT_AT_MOST:,}" if total > COUNT_AT_MOST else f"{total}"
-        click.echo(f"Showing the first {limit} runs ({total} total) - use --all to show all",
-                   err=True)
+    # The one body the fast path (rundb_cli.fast, no click) runs too.
+    print_runs(home, specs, flt, limit, all_, fmt, count_at_most=COUNT_AT_MOST)
 
 
 @runs.command(name="info")

@@ -1,6 +1,7 @@
-"""Small questions start fast: `rundb select` answered before click is imported
-(rundb_cli.fast), with exactly the click command's output, and the modules on its path
-kept free of the heavy imports (click, PLY, dataclasses/inspect, re, json, logging)."""
+"""Small questions start fast: `rundb select` and `rundb runs` answered before click is
+imported (rundb_cli.fast), with exactly the click commands' output, and the modules on their
+path kept free of the heavy imports (click, tabulate, PLY, dataclasses/inspect, re, json,
+logging)."""
 
 import dataclasses
 import doctest
@@ -41,6 +42,19 @@ CLICK = [
 ]
 
 
+#: `rundb runs` command lines the fast path answers, and ones left to click.
+FAST_RUNS = [
+    [], ["-n", "2"], ["list", "-n", "1"], ["-o", "train", "-n", "2"], ["-F", "=lr > 0.01"],
+    ["-n", "2", "-Fo", "eval"], ["-a"], ["--all", "-d"], ["1", "3"], ["--fmt", "github", "-n", "2"],
+    ["-n", "0"], ["-Sc", "-l", "b"], ["-n", "+2"],
+    ["-F", "=lr >"], ["nope"], ["-Fs", "next century"],
+]
+CLICK_RUNS = [
+    ["--help"], ["info"], ["list", "--help"], ["--json"], ["-n", "x"], ["--fmt", "nope"],
+    ["-n", "2", "--limit", "3"], ["-n=2"], ["delete", "1"],
+]
+
+
 @pytest.fixture
 def runs(home, index):
     made = [make_run(home, index, op="train", flags={"lr": lr}, label=label,
@@ -65,6 +79,26 @@ def test_which_command_lines_take_the_fast_path():
         assert fast._select_args(args) is not None, args
     for args in CLICK:
         assert fast._select_args(args) is None, args
+    for args in FAST_RUNS:
+        assert fast._runs_args(args) is not None, args
+    for args in CLICK_RUNS:
+        assert fast._runs_args(args) is None, args
+
+
+def _rundb_runs(args, home, **env):
+    full = dict(os.environ, RUNDB_HOME=home.path, **env)
+    if "RUNDB_NO_FAST_PATH" not in env:
+        full.pop("RUNDB_NO_FAST_PATH", None)
+    full.pop("RUNDB_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "rundb_cli.main", "runs", *args],
+                          env=full, capture_output=True, text=True)
+    return proc.stdout, proc.stderr, proc.returncode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", FAST_RUNS + CLICK_RUNS, ids=lambda a: " ".join(a) or "-")
+def test_fast_runs_print_what_click_prints(home, runs, args):
+    assert _rundb_runs(args, home) == _rundb_runs(args, home, RUNDB_NO_FAST_PATH="1")
 
 
 @pytest.mark.slow
@@ -81,11 +115,13 @@ def test_fast_path_answers_in_process_as_the_click_command(home, runs, cli, caps
                                                            monkeypatch):
     monkeypatch.setenv("RUNDB_HOME", home.path)
     monkeypatch.delenv("RUNDB_NO_FAST_PATH", raising=False)
-    for args in FAST:
-        expected = cli("select", *args)
-        status = fast.answer(["select", *args])
-        out, err = capsys.readouterr()
-        assert (out, err, status) == (expected.stdout, expected.stderr, expected.exit_code), args
+    for command, lines in (("select", FAST), ("runs", FAST_RUNS)):
+        for args in lines:
+            expected = cli(command, *args)
+            status = fast.answer([command, *args])
+            out, err = capsys.readouterr()
+            assert (out, err, status) == (
+                expected.stdout, expected.stderr, expected.exit_code), (command, args)
 
 
 def test_bad_input_is_one_clear_line(home, runs):
@@ -284,26 +320,29 @@ def _random_table(rng):
 def test_plain_tables_are_tabulates():
     import random
 
-    from rundb_cli import output
+    from rundb_cli import tables
 
     rng = random.Random(22)
     for _ in range(2000):
         heads, rows, numeric = _random_table(rng)
-        assert output._plain_table(heads, rows, numeric) == output._tabulated(
+        assert tables._plain_table(heads, rows, numeric) == tables._tabulated(
             heads, rows, numeric, "plain"), (heads, rows, numeric)
     for heads, rows in ((None, [["\u00e9t\u00e9", "x"]]), (["a", "b"], [["\x1b[1m", "x"]]),
                         (None, [["\u4e2d", "x"]]), (["a", "b"], []), (None, [["a\nb", "x"]])):
-        assert output._plain_table(heads, rows, [False, False]) is None
+        assert tables._plain_table(heads, rows, [False, False]) is None
 
 
-def test_a_page_of_runs_imports_no_tabulate(home, runs, index_backend):
+@pytest.mark.parametrize("args", [["runs", "-n", "2"], ["runs", "-o", "train"]])
+def test_a_page_of_runs_imports_no_click_nor_tabulate(home, runs, args, index_backend):
     if index_backend != "sqlite":
         pytest.skip("PostgreSQL's driver has imports of its own")
-    code = ("import sys\nsys.argv = ['rundb', 'runs', '-n', '2']\n"
+    heavy = ("click", "tabulate", "ply", "dataclasses", "inspect", "logging", "yaml", "shutil")
+    code = (f"import sys\nsys.argv = ['rundb', *{args!r}]\n"
             "from rundb_cli.main import main\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "print('tabulate' in sys.modules)\n")
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
     env = dict(os.environ, RUNDB_HOME=home.path)
+    env.pop("RUNDB_NO_FAST_PATH", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
