@@ -239,7 +239,7 @@ def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=(), only=None
         index = os.path.join(home, "index.db")
         env = dict(os.environ, RUNDB_HOME=home)
         rundb = os.path.join(BIN, "rundb")
-        tmp = os.path.join(scale_corpus.CACHE, "out")
+        tmp = os.path.join(scale_corpus.CACHE, f"out-{os.getpid()}")  # one per bench process
         os.makedirs(tmp, exist_ok=True)
         questions = [("page", *q) for q in page_questions(index)]
         if tables:
@@ -265,6 +265,9 @@ def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=(), only=None
                 "ok": a["ok"] and b["ok"], "bytes": a["bytes"],
             })
             print(_line(rows[-1]), file=sys.stderr, flush=True)
+    import shutil
+
+    shutil.rmtree(os.path.join(scale_corpus.CACHE, f"out-{os.getpid()}"), ignore_errors=True)
     return rows
 
 
