@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEPS := $(VENV)/.deps
-SOURCES := $(shell find rundb cli -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css') setup.py
+SOURCES := $(shell find rundb cli -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css') setup.py bin/rundb
 
 .PHONY: demo test bench bench-scale bench-write bench-before-after bench-peers clean vendor-echarts chromium
 

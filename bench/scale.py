@@ -193,19 +193,25 @@ def run_once(argv, env):
     return elapsed, usage.ru_maxrss / 1024, proc.returncode, size
 
 
-def measure(argv, env, repeats, cleanup=(), warmup=1):
-    times, rss, ok, out = [], 0.0, True, 0
-    for i in range(repeats + warmup):  # the first run warms the page cache
-        for path in cleanup:
-            if os.path.exists(path):
-                os.remove(path)
-        t, r, code, size = run_once(argv, env)
-        ok = ok and code == 0
-        if i >= warmup:
-            times.append(t)
-            rss = max(rss, r)
-            out = size
-    return {"median": statistics.median(times), "rss_mb": rss, "ok": ok, "bytes": out}
+def measure_pair(ours, floor, env, repeats, cleanup=(), warmup=1):
+    """Time ``ours`` and ``floor`` alternately (ours, floor, ours, ...), so that a change in
+    the machine's load falls on both sides of the ratio; the first ``warmup`` rounds warm
+    the page cache and are not counted."""
+    sides = [ours, floor]
+    stats = [{"times": [], "rss_mb": 0.0, "ok": True, "bytes": 0} for _ in sides]
+    for i in range(repeats + warmup):
+        for argv, st in zip(sides, stats):
+            for path in cleanup:
+                if os.path.exists(path):
+                    os.remove(path)
+            t, r, code, size = run_once(argv, env)
+            st["ok"] = st["ok"] and code == 0
+            if i >= warmup:
+                st["times"].append(t)
+                st["rss_mb"] = max(st["rss_mb"], r)
+                st["bytes"] = size
+    return [{"median": statistics.median(st["times"]), "rss_mb": st["rss_mb"], "ok": st["ok"],
+             "bytes": st["bytes"]} for st in stats]
 
 
 def startup(repeats):
@@ -219,8 +225,7 @@ def startup(repeats):
              [sys.executable, "-c", "import click"]),
             ("python -c 'import click' (vs python -c pass)",
              [sys.executable, "-c", "import click"], [sys.executable, "-c", "pass"])):
-        a = measure(ours, env, repeats)
-        b = measure(floor, env, repeats)
+        a, b = measure_pair(ours, floor, env, repeats)
         rows.append({"kind": "startup", "question": name, "runs": 0, "rundb_s": a["median"],
                      "floor_s": b["median"], "ratio": a["median"] / b["median"],
                      "vs_first": None, "rss_mb": a["rss_mb"], "floor_rss_mb": b["rss_mb"],
@@ -252,8 +257,8 @@ def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=(), only=None
             cleanup = [os.path.join(tmp, "out.db"), os.path.join(tmp, "floor.db")]
             # Whole-table questions over 100,000+ runs read the index once, cold or not
             # (it is larger than the page cache would keep between the two).
-            a = measure([rundb, *ours], env, reps, cleanup, warmup=0 if big else 1)
-            b = measure(floor, env, reps, cleanup, warmup=0 if big else 1)
+            a, b = measure_pair([rundb, *ours], floor, env, reps, cleanup,
+                                warmup=0 if big else 1)
             key = (kind, name)
             if n == sizes[0]:
                 base[key] = a["median"]
