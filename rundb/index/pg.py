@@ -207,6 +207,24 @@ class PgCursor:
                 self._cur.executemany(stmt.sql, rows)
         return self
 
+    def stream(self, sql, params=(), size=2000):
+        """The rows of one SELECT in lists of up to ``size``, as the server sends them
+        (libpq's chunked mode): the result is never held whole on the client, so memory
+        stays flat at any number of runs. The connection serves nothing else until the
+        last chunk is read or the generator is closed (psycopg then cancels the rest)."""
+        stmt = translate(sql)
+        raw = self.connection.raw
+        self._cur = raw.cursor()
+        chunk = []
+        with _errors(self.connection.url):
+            for row in self._cur.stream(stmt.sql, stmt.params(params), size=size):
+                chunk.append(row)
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
     @property
     def description(self):
         return self._cur.description if self._cur is not None else None

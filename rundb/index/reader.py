@@ -33,14 +33,27 @@ def run_rids(index, where="1", params=(), order=NEWEST_FIRST, limit=None):
 
 def iter_run_rids(index, where="1", params=(), order=NEWEST_FIRST):
     """:func:`run_rids`, read as they are consumed (stop early to read less)."""
-    cur = index.conn.cursor()
-    cur.execute(f"SELECT r.rid FROM run r WHERE {where} ORDER BY {order}", list(params))
-    while True:
-        chunk = cur.fetchmany(200)
-        if not chunk:
-            return
+    sql = f"SELECT r.rid FROM run r WHERE {where} ORDER BY {order}"
+    for chunk in iter_chunks(index.conn, sql, list(params), 200):
         for row in chunk:
             yield row[0]
+
+
+def iter_chunks(conn, sql, params=(), size=2000):
+    """The rows of one SELECT in lists of up to ``size``, read as they are consumed: on
+    SQLite the cursor steps through the result, on PostgreSQL the server streams it (see
+    ``PgCursor.stream``); neither holds the whole result in memory."""
+    cur = conn.cursor()
+    if hasattr(cur, "stream"):
+        yield from cur.stream(sql, params, size)
+        return
+    cur.row_factory = None
+    cur.execute(sql, params)
+    while True:
+        chunk = cur.fetchmany(size)
+        if not chunk:
+            return
+        yield chunk
 
 
 def load_runs(index, rids, details=True):
@@ -202,18 +215,11 @@ def compiled_rows_on(conn, dialect, compiled, convert=True):
 
 def iter_compiled_rows(index, compiled, size=2000):
     """:func:`compiled_rows`, converted, read ``size`` rows at a time as they are
-    consumed: memory stays constant at any number of runs (SQLite steps its cursor; a
-    PostgreSQL cursor holds the result on the client)."""
+    consumed (:func:`iter_chunks`): memory stays constant at any number of runs."""
     conn = index.conn
     if compiled.uses_regexp:
         index.dialect.register_functions(conn)
-    cur = conn.cursor()
-    cur.row_factory = None
-    cur.execute(compiled.sql, compiled.params)
-    while True:
-        chunk = cur.fetchmany(size)
-        if not chunk:
-            return
+    for chunk in iter_chunks(conn, compiled.sql, compiled.params, size):
         yield from compiled.convert(chunk)
 
 
