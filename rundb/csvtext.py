@@ -9,14 +9,19 @@ import json
 
 
 def write_csv(f, headers, rows):
-    """Write ``headers`` and ``rows`` to the text file ``f`` (opened with newline="")."""
+    """Write ``headers`` and ``rows`` to the text file ``f`` (opened with newline="").
+
+    :returns: the number of rows written (not counting the headers).
+    """
     out = csv.writer(f, lineterminator="\n")
     out.writerow(headers)
-    for row in rows:
-        if _JSON_TYPES.isdisjoint(map(type, row)):
-            out.writerow(row)  # csv writes None as an empty cell (the common, fast case)
+    write, plain, n = out.writerow, _JSON_TYPES.isdisjoint, 0
+    for n, row in enumerate(rows, 1):
+        if plain(map(type, row)):
+            write(row)  # csv writes None as an empty cell (the common, fast case)
         else:
-            out.writerow(_cell(v) for v in row)
+            write([_cell(v) for v in row])
+    return n
 
 
 def csv_text(headers, rows):

@@ -332,10 +332,14 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     headers, kinds = [], []
     by_rid = {}
     order_rid = []
+    stream = stream and len(groups) == 1 and not skip_unchanged
     for cols, cond, cond_params in groups:
         # ``where`` already holds the first ``top`` runs when there is a ``top``.
         query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
-        compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None)
+        # a whole table: last values known to hold no NaN are read without their steps
+        nan_free = _nan_free_keys(index, catalog, cols) if stream else ()
+        compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None,
+                           nan_free=nan_free)
         expanded = compiled.columns
         positions = []
         for col, header in zip(expanded, compiled.headers):
@@ -343,7 +347,7 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
                 headers.append(header)
                 kinds.append(KIND_CORE if len(headers) <= n_core else _kind(col))
             positions.append(headers.index(header))
-        if stream and len(groups) == 1 and not skip_unchanged:
+        if stream:
             rows = _streamed_rows(index, compiled, positions, len(headers), n_core)
             return Table(headers, kinds, rows)
         for row in reader.compiled_rows(index, compiled):
@@ -369,22 +373,31 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     return table
 
 
+def _nan_free_keys(index, catalog, cols):
+    ids = {key.id for col in cols if isinstance(col, ast.Scalar)
+           for key in catalog.keys_named(col.key)}
+    return conditions.nan_free_keys(index, sorted(ids))
+
+
 def _streamed_rows(index, compiled, positions, width, n_core):
-    "The rows of one column group, read from the index as they are consumed."
+    """The rows of one column group, read from the index as they are consumed: the
+    rows of :func:`_assemble`, converted row by row (``Compiled.row_converter``) rather
+    than cell by cell, and the start time formatted from the stored microseconds."""
     # A repeated header keeps its first value, as in _assemble.
     direct = positions == list(range(width))
     firsts = {}
-    for i, pos in enumerate(positions, 1):
+    for i, pos in enumerate(positions):
         firsts.setdefault(pos, i)
     picks = [firsts.get(pos) for pos in range(width)]
-    for row in reader.iter_compiled_rows(index, compiled):
-        if direct:
-            out = list(row[1:width + 1])
-        else:
-            out = [None if i is None else row[i] for i in picks]
-        if n_core > 1:
-            out[2] = _format_time(out[2])
-            out[3] = _format_duration(out[3])
+    times = n_core > 1  # the core columns: started (raw, position 3 in a row) and time
+    convert = compiled.row_converter(raw=(3,) if times else ())
+    started_text, duration_text = _LocalTimes().text, _Durations().text
+    for row in reader.iter_compiled_rows(index, replace(compiled, converters=[])):
+        values = convert(row)
+        out = values if direct else [None if i is None else values[i] for i in picks]
+        if times:
+            out[2] = started_text(out[2])
+            out[3] = duration_text(out[3])
         yield out
 
 
@@ -420,6 +433,65 @@ def _format_duration(seconds):
         return ""
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _Durations:
+    "``_format_duration`` of many rows: run times repeat, each is formatted once."
+
+    def __init__(self):
+        self.texts = {}
+
+    def text(self, seconds):
+        if seconds is None:
+            return ""
+        seconds = int(seconds)
+        text = self.texts.get(seconds)
+        if text is None:
+            text = _format_duration(seconds)
+            if len(self.texts) < 100_000:
+                self.texts[seconds] = text
+        return text
+
+
+class _LocalTimes:
+    """``_format_time`` of many start times, given as stored (microseconds since the
+    epoch): the local UTC offset is looked up once an hour instead of once a row (an hour
+    whose offset changes inside it is formatted row by row, as ``_format_time`` does)."""
+
+    def __init__(self):
+        self.offsets = {}  # UTC hour -> local offset in seconds, None if it changes
+        self.days = {}  # local day number -> "YYYY-MM-DD "
+
+    def text(self, us):
+        if us is None:
+            return ""
+        seconds = int(us // 1_000_000)
+        hour = seconds // 3600
+        offset = self.offsets.get(hour, _UNKNOWN)
+        if offset is _UNKNOWN:
+            offset = self._offset(hour)
+        if offset is None:
+            return _format_time(_EPOCH + datetime.timedelta(microseconds=us))
+        day, rest = divmod(seconds + offset, 86400)
+        day_text = self.days.get(day)
+        if day_text is None:
+            day_text = (_EPOCH + datetime.timedelta(days=day)).strftime("%Y-%m-%d ")
+            if len(self.days) < 100_000:
+                self.days[day] = day_text
+        return f"{day_text}{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
+    def _offset(self, hour):
+        import time
+
+        start, end = time.localtime(hour * 3600), time.localtime(hour * 3600 + 3599)
+        offset = start.tm_gmtoff if start.tm_gmtoff == end.tm_gmtoff else None
+        if len(self.offsets) < 100_000:
+            self.offsets[hour] = offset
+        return offset
+
+
+_UNKNOWN = object()
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def query_table(index, text, flt=None):

@@ -173,19 +173,10 @@ def _export_csv(index, dest, specs=(), flt=None, columns=None, **options):
         raise ExportError(f"'{dest}' is a directory")
     # Rows stream from the index into the file: constant memory at any number of runs.
     table = compare_table(index, specs, flt, columns=columns, stream=True, **options)
-    written = [0]
-
-    def counted(rows):
-        for row in rows:
-            written[0] += 1
-            yield row
-
     if isinstance(dest, (str, os.PathLike)):
         with open(dest, "w", newline="", encoding="utf-8") as f:
-            write_csv(f, table.headers, counted(table.rows))
-    else:
-        write_csv(dest, table.headers, counted(table.rows))
-    return written[0]
+            return write_csv(f, table.headers, table.rows)
+    return write_csv(dest, table.headers, table.rows)
 
 
 # --- index rows, set-based ----------------------------------------------------------

@@ -117,26 +117,66 @@ def _marks(values):
 # --- compare: columns and groups of the selected runs -----------------------------------
 
 
+#: Above this many runs, the names a selection uses are found name by name (see
+#: :func:`flag_names_of`); at most this many are read run by run.
+FEW_RUNS = 10_000
+
+
+def _few_runs(index, where, params):
+    return count_runs(index, where, params, at_most=FEW_RUNS) <= FEW_RUNS
+
+
 def flag_names_of(index, where, params):
-    """Names of the flags the runs passing ``where`` have."""
+    """Names of the flags the runs passing ``where`` have.
+
+    A few runs are read run by run. Many are probed name by name: each probe walks the
+    flag's index until a run passes, which takes a few rows when most runs pass, and
+    never more than the flag's rows (reading every run's flags cost seconds at a million
+    runs)."""
+    if _few_runs(index, where, params):
+        return [row[0] for row in index.conn.execute(
+            "SELECT DISTINCT n.name FROM run_flag f JOIN flag_name n ON n.id = f.name "
+            f"WHERE f.rid IN (SELECT r.rid FROM run r WHERE {where})", params)]
     return [row[0] for row in index.conn.execute(
-        "SELECT DISTINCT n.name FROM run_flag f JOIN flag_name n ON n.id = f.name "
-        f"WHERE f.rid IN (SELECT r.rid FROM run r WHERE {where})", params)]
+        "SELECT n.name FROM flag_name n WHERE EXISTS (SELECT 1 FROM run_flag f "
+        f"CROSS JOIN run r WHERE f.name = n.id AND r.rid = f.rid AND {where})", params)]
 
 
 def scalar_keys_of(index, where, params):
-    """(prefix, tag) of the scalars the runs passing ``where`` have."""
+    """(prefix, tag) of the scalars the runs passing ``where`` have (found as
+    :func:`flag_names_of` finds flags)."""
+    if _few_runs(index, where, params):
+        return index.conn.execute(
+            "SELECT DISTINCT k.prefix, k.tag FROM scalar_stat s JOIN scalar_key k "
+            f"ON k.id = s.key WHERE s.rid IN (SELECT r.rid FROM run r WHERE {where})",
+            params).fetchall()
     return index.conn.execute(
-        "SELECT DISTINCT k.prefix, k.tag FROM scalar_stat s JOIN scalar_key k ON k.id = s.key "
-        f"WHERE s.rid IN (SELECT r.rid FROM run r WHERE {where})", params).fetchall()
+        "SELECT k.prefix, k.tag FROM scalar_key k WHERE EXISTS (SELECT 1 FROM scalar_stat s "
+        f"CROSS JOIN run r WHERE s.key = k.id AND r.rid = s.rid AND {where})",
+        params).fetchall()
+
+
+def nan_free_keys(index, key_ids):
+    """The scalar keys among ``key_ids`` whose last value is NaN (stored as NULL beside
+    its step) in no run: their last values need no NaN check. One index seek a key."""
+    if not key_ids:
+        return set()
+    ids = list(key_ids)
+    rows = index.conn.execute(
+        f"SELECT k.id FROM scalar_key k WHERE k.id IN ({_marks(ids)}) AND NOT EXISTS "
+        "(SELECT 1 FROM scalar_stat s WHERE s.key = k.id AND s.last_val IS NULL "
+        "AND s.last_step IS NOT NULL)", ids)
+    return {row[0] for row in rows}
 
 
 def compare_lists(index, where, params):
-    """[compare: value (JSON text)] of the runs passing ``where``, newest group first."""
+    """[compare: value (JSON text)] of the runs passing ``where``, newest group first.
+
+    Read from the runs that have a list (the attribute's index), not from every run."""
     return [row[0] for row in index.conn.execute(
-        "SELECT a.value, max(r.created) FROM run_attr a JOIN run r ON r.rid = a.rid "
-        f"WHERE a.name = 'compare' AND {where} GROUP BY a.value ORDER BY max(r.created) DESC",
-        params)]
+        "SELECT a.value, max(r.created) FROM run_attr a CROSS JOIN run r "
+        f"WHERE r.rid = a.rid AND a.name = 'compare' AND {where} "
+        "GROUP BY a.value ORDER BY max(r.created) DESC", params)]
 
 
 def with_compare_list(where):
