@@ -165,6 +165,17 @@ def test_nan_free_keys(index):
     assert conditions.nan_free_keys(index, []) == set()
 
 
+def test_plain_flags(index, index_backend):
+    # flags whose stored values read as they are: no NULL (null, NaN), no 0 or 1 (bool),
+    # no text starting with [ or { (JSON); ints and other text are plain
+    _awkward_runs(index)
+    _run(index, 4, {"zero": 0, "bracket": "[not json", "brace": "{x", "text": "a[b"})
+    ids = reader.catalog(index).flag_names
+    plain = {name for name, i in ids.items() if i in conditions.plain_flags(index, ids.values())}
+    assert plain == ({"big", "name", "text"} if index_backend == "sqlite" else set())
+    assert conditions.plain_flags(index, []) == set()
+
+
 @pytest.mark.parametrize("options", [{}, {"columns": "first loss, min loss, .started"},
                                      {"strict_columns": "=on, =opt, loss, loss step"}])
 def test_streamed_rows_are_the_table_rows(index, utc, options):

@@ -336,10 +336,10 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     for cols, cond, cond_params in groups:
         # ``where`` already holds the first ``top`` runs when there is a ``top``.
         query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
-        # a whole table: last values known to hold no NaN are read without their steps
-        nan_free = _nan_free_keys(index, catalog, cols) if stream else ()
+        # a whole table: values that read as stored are read without their steps or types
+        hints = _plain_values(index, catalog, cols) if stream else {}
         compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None,
-                           nan_free=nan_free)
+                           **hints)
         expanded = compiled.columns
         positions = []
         for col, header in zip(expanded, compiled.headers):
@@ -373,10 +373,14 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     return table
 
 
-def _nan_free_keys(index, catalog, cols):
-    ids = {key.id for col in cols if isinstance(col, ast.Scalar)
-           for key in catalog.keys_named(col.key)}
-    return conditions.nan_free_keys(index, sorted(ids))
+def _plain_values(index, catalog, cols):
+    """``compile``'s ``nan_free`` and ``plain_flags`` for the scalars and flags in ``cols``."""
+    keys = {key.id for col in cols if isinstance(col, ast.Scalar)
+            for key in catalog.keys_named(col.key)}
+    flags = {catalog.flag_names[col.name] for col in cols
+             if isinstance(col, ast.Flag) and col.name in catalog.flag_names}
+    return {"nan_free": conditions.nan_free_keys(index, sorted(keys)),
+            "plain_flags": conditions.plain_flags(index, sorted(flags))}
 
 
 def _streamed_rows(index, compiled, positions, width, n_core):

@@ -169,6 +169,24 @@ def nan_free_keys(index, key_ids):
     return {row[0] for row in rows}
 
 
+def plain_flags(index, flag_ids):
+    """The flags among ``flag_ids`` whose stored values read as they are in every run:
+    none is NULL (a null or a NaN), 0 or 1 (maybe a bool), or text starting with ``[``
+    or ``{`` (maybe a JSON list or dict); their values need no type to decode them
+    (rundb.index.writer.encode_flag). Four index seeks a flag. SQLite only: PostgreSQL
+    stores JSONB, and there none is called plain."""
+    if not flag_ids or index.dialect.name != "sqlite":
+        return set()
+    ids = list(flag_ids)
+    maybe = ("f.value IS NULL", "f.value IN (0, 1)", "f.value >= '[' AND f.value < '\\'",
+             "f.value >= '{' AND f.value < '|'")
+    probes = " ".join(f"AND NOT EXISTS (SELECT 1 FROM run_flag f WHERE f.name = n.id AND {m})"
+                      for m in maybe)
+    rows = index.conn.execute(f"SELECT n.id FROM flag_name n WHERE n.id IN ({_marks(ids)}) "
+                              + probes, ids)
+    return {row[0] for row in rows}
+
+
 def compare_lists(index, where, params):
     """[compare: value (JSON text)] of the runs passing ``where``, newest group first.
 

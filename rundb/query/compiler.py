@@ -259,9 +259,10 @@ class _Compiler:
     fragments, which may only refer to ``r``) each use is a correlated subquery.
     """
 
-    def __init__(self, catalog, use_joins, nan_free=()):
+    def __init__(self, catalog, use_joins, nan_free=(), plain_flags=()):
         self.catalog = catalog
         self.nan_free = frozenset(nan_free)  # scalar key ids without a NaN last value
+        self.plain_flags = frozenset(plain_flags)  # flag ids whose values need no type
         self.dialect = _dialect_of(catalog)
         self.run_columns = _run_columns(self.dialect)
         self.use_joins = use_joins
@@ -394,6 +395,8 @@ class _Compiler:
         )
         if alias is not None:
             value, type_ = _Expr(f"{alias}.value"), _Expr(f"{alias}.type")
+            if flag_id in self.plain_flags:
+                return _Source(value, value)  # read as stored: no type to read
         else:
             where = "FROM run_flag f WHERE f.rid = r.rid AND f.name = ?"
             value = _Expr(f"(SELECT f.value {where})", (flag_id,))
@@ -650,7 +653,8 @@ def _dialect_of(catalog):
     return dialect
 
 
-def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False, nan_free=()):
+def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False, nan_free=(),
+            plain_flags=()):
     """Compile *query* (a ``Query`` or its text) against *catalog*.
 
     :param runs_where: an SQL condition on ``r`` choosing the runs (ids, op, status ...),
@@ -661,6 +665,8 @@ def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False, nan
     :param nan_free: ids of scalar keys whose last value is NaN in no run
         (``rundb.index.conditions.nan_free_keys``): their last values are read without
         their steps (a step beside a NULL tells a NaN from a missing value).
+    :param plain_flags: ids of flags whose stored values read as they are
+        (``rundb.index.conditions.plain_flags``): read without their types.
 
     >>> from rundb.catalog import Catalog, ScalarKey
     >>> from rundb.index.dialect import SQLITE
@@ -680,7 +686,7 @@ def compile(query, catalog, runs_where=None, runs_params=(), few_runs=False, nan
         from .parser import parse  # only text needs the parser (PLY's yacc)
 
         query = parse(query)
-    compiler = _Compiler(catalog, use_joins=True, nan_free=nan_free)
+    compiler = _Compiler(catalog, use_joins=True, nan_free=nan_free, plain_flags=plain_flags)
     if query.grouped:
         return _compile_grouped(compiler, query, runs_where, runs_params)
     columns = [c for col in query.columns for c in compiler.expand(col)]
