@@ -195,3 +195,34 @@ def test_streamed_rows_are_the_table_rows(index, utc, options):
 
 def _same(value):
     return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
+def test_a_run_written_while_the_table_streams_cannot_print_wrong_values(index, monkeypatch):
+    # The shortcuts are chosen by looking at the index (no NaN last loss, no bool lr)
+    # before the rows are read. A writer committing between the two (a run with a NaN
+    # loss and a bool flag) used to print that run with a blank loss and lr 1: the hints
+    # and the rows are now read from one snapshot, so the run waits for the next read.
+    from rundb.index import db
+
+    _run(index, 1, {"lr": 0.5}, [("loss", 0, 1.0)])
+    plain_values = comparison._plain_values
+
+    def hints_then_a_writer(*args):
+        hints = plain_values(*args)
+        other = db.open_index(index.path)
+        try:
+            _run(other, 2, {"lr": True}, [("loss", 0, float("nan"))])
+        finally:
+            other.close()
+        return hints
+
+    monkeypatch.setattr(comparison, "_plain_values", hints_then_a_writer)
+    table = comparison.compare_table(index, (), RunFilter(), stream=True)
+    rows = [dict(zip(table.headers, row)) for row in table.rows]
+    assert [(r["run"], r["lr"], r["loss"]) for r in rows] == [("11111111", 0.5, 1.0)]
+    monkeypatch.undo()
+    table = comparison.compare_table(index, (), RunFilter(), stream=True)
+    rows = {row[0]: dict(zip(table.headers, row)) for row in table.rows}
+    assert rows["22222222"]["lr"] is True and math.isnan(rows["22222222"]["loss"])
+    # The snapshot ended with the rows: a write on this connection goes through.
+    _run(index, 3, {}, [])

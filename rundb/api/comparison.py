@@ -8,6 +8,7 @@ Everything reads ``run``, ``run_flag`` and ``scalar_stat``: the cost grows with 
 columns, never with the number of scalar points.
 """
 
+import contextlib
 import datetime
 import json
 from dataclasses import dataclass, field
@@ -329,27 +330,27 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
               stream=False):
     from ..query import compile
 
+    stream = stream and len(groups) == 1 and not skip_unchanged
+    if stream:
+        # The hints (_plain_values) and the rows they shape are read from one snapshot:
+        # a run written in between cannot print with the wrong type or a lost NaN.
+        snapshot = contextlib.ExitStack()
+        snapshot.enter_context(index.read_snapshot())
+        try:
+            headers, kinds, rows = _assemble_stream(index, catalog, groups[0], order, top,
+                                                   n_core)
+        except BaseException:
+            snapshot.close()
+            raise
+        return Table(headers, kinds, _closing_after(rows, snapshot))
     headers, kinds = [], []
     by_rid = {}
     order_rid = []
-    stream = stream and len(groups) == 1 and not skip_unchanged
     for cols, cond, cond_params in groups:
         # ``where`` already holds the first ``top`` runs when there is a ``top``.
         query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
-        # a whole table: values that read as stored are read without their steps or types
-        hints = _plain_values(index, catalog, cols) if stream else {}
-        compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None,
-                           **hints)
-        expanded = compiled.columns
-        positions = []
-        for col, header in zip(expanded, compiled.headers):
-            if header not in headers:
-                headers.append(header)
-                kinds.append(KIND_CORE if len(headers) <= n_core else _kind(col))
-            positions.append(headers.index(header))
-        if stream:
-            rows = _streamed_rows(index, compiled, positions, len(headers), n_core)
-            return Table(headers, kinds, rows)
+        compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None)
+        positions = _positions(compiled, headers, kinds, n_core)
         for row in reader.compiled_rows(index, compiled):
             rid = row[0]
             values = by_rid.setdefault(rid, {})
@@ -371,6 +372,39 @@ def _assemble(index, catalog, groups, where, params, order, top, skip_unchanged,
     if skip_unchanged and len(rows) > 1:
         table = _drop_unchanged(table, n_core)
     return table
+
+
+def _positions(compiled, headers, kinds, n_core):
+    """Where each of ``compiled``'s columns goes in the table, adding the new headers (and
+    their kinds) to ``headers`` and ``kinds``."""
+    positions = []
+    for col, header in zip(compiled.columns, compiled.headers):
+        if header not in headers:
+            headers.append(header)
+            kinds.append(KIND_CORE if len(headers) <= n_core else _kind(col))
+        positions.append(headers.index(header))
+    return positions
+
+
+def _assemble_stream(index, catalog, group, order, top, n_core):
+    """``(headers, kinds, rows)`` of a whole table of one column group, its rows read
+    from the index as they are consumed."""
+    from ..query import compile
+
+    cols, cond, cond_params = group
+    query = ast.Query(columns=tuple(cols), order_by=(order,) if order else ())
+    # a whole table: values that read as stored are read without their steps or types
+    compiled = compile(query, catalog, cond, cond_params, few_runs=top is not None,
+                       **_plain_values(index, catalog, cols))
+    headers, kinds = [], []
+    positions = _positions(compiled, headers, kinds, n_core)
+    return headers, kinds, _streamed_rows(index, compiled, positions, len(headers), n_core)
+
+
+def _closing_after(rows, stack):
+    """``rows``, then ``stack`` closed (when they are all read, or the reader stops)."""
+    with stack:
+        yield from rows
 
 
 def _plain_values(index, catalog, cols):

@@ -48,6 +48,20 @@ class Index:
         self.close()
 
     @contextlib.contextmanager
+    def read_snapshot(self):
+        """One read transaction: every SELECT inside sees the index as it was at the
+        first one, whatever writers commit meanwhile (SQLite's WAL snapshot, PostgreSQL's
+        REPEATABLE READ). For reads whose statements must agree with each other; write
+        nothing inside it."""
+        begin = ("BEGIN" if self.backend == "sqlite"
+                 else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.conn.execute(begin)
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
     def atomic(self):
         """One short write transaction (BEGIN IMMEDIATE), or a savepoint when nested.
 

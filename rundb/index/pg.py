@@ -297,8 +297,8 @@ def translate(sql):
     """*sql* (SQLite's spelling, ``?`` parameters) as a PostgreSQL :class:`_Statement`."""
     text = sql.strip()
     upper = text.upper()
-    if upper.startswith("BEGIN"):
-        return _Statement("BEGIN")
+    if upper.startswith("BEGIN"):  # SQLite's DEFERRED/IMMEDIATE have no equivalent
+        return _Statement(text if "ISOLATION" in upper else "BEGIN")
     fixers = {}
     returning = interned = False
     copy = None
