@@ -226,3 +226,28 @@ def test_a_run_written_while_the_table_streams_cannot_print_wrong_values(index, 
     assert rows["22222222"]["lr"] is True and math.isnan(rows["22222222"]["loss"])
     # The snapshot ended with the rows: a write on this connection goes through.
     _run(index, 3, {}, [])
+
+
+@pytest.mark.parametrize("command", [["compare", "--csv", "-"], ["export", "--csv", "-", "-y"]])
+def test_a_reader_that_stops_early_gets_no_traceback(home, index, command):
+    # `rundb compare --csv - | head -1`: the pipe closes while rows stream; the read
+    # snapshot used to be ended after the index was closed ("Exception ignored ...
+    # Cannot operate on a closed database" on stderr).
+    import os
+    import subprocess
+    import sys
+
+    with index.atomic():
+        for n in range(1500):  # more rows than a pipe holds
+            writer.insert_run(index, Run(id=f"{n:032x}", op="train", status="completed",
+                                         created=T0 + n, flags={"lr": n / 7}))
+    env = dict(os.environ, RUNDB_HOME=home.path)
+    if home.index_url:
+        env["RUNDB_INDEX"] = home.index_url
+    proc = subprocess.Popen([sys.executable, "-m", "rundb_cli.main", *command], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"run,")
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr

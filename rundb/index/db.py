@@ -37,8 +37,10 @@ class Index:
         self.flag_ids = {}  # name -> flag_name.id
         #: opened read-only (a read-only home): readers skip their index writes
         self.readonly = False
+        self.closed = False
 
     def close(self):
+        self.closed = True
         self.conn.close()
 
     def __enter__(self):
@@ -59,7 +61,10 @@ class Index:
         try:
             yield self.conn
         finally:
-            self.conn.execute("COMMIT")
+            # A reader that stopped early (``compare --csv - | head``) may be finalised
+            # after the index was closed, which ended the transaction already.
+            if not self.closed:
+                self.conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def atomic(self):
