@@ -108,19 +108,23 @@ w.writerow(["run", "lr", "loss", "acc"])
 w.writerows(rows)
 '''
 
-# Every run's flags and last scalar values, streamed as CSV (the whole-table floor).
+# Every run's flags, the loss's last step and last scalar values, streamed as CSV (the
+# whole-table floor: what compare --csv prints).
 FLOOR_COMPARE = _CONNECT + r'''
 import csv, time
 names = [r[0] for r in conn.execute("SELECT name FROM flag_name ORDER BY name")]
 keys = conn.execute("SELECT id, tag FROM scalar_key ORDER BY tag").fetchall()
 flag_ids = dict(conn.execute("SELECT name, id FROM flag_name"))
-cols = ", ".join([f"f{i}.value" for i in range(len(names))] + [f"s{i}.last_val" for i in range(len(keys))])
+tags = [t for _k, t in keys]
+step = tags.index("loss") if "loss" in tags else 0  # rundb's step column: the loss's last step
+cols = ", ".join([f"f{i}.value" for i in range(len(names))] + [f"s{step}.last_step"] +
+                 [f"s{i}.last_val" for i in range(len(keys))])
 joins = " ".join([f"LEFT JOIN run_flag f{i} ON f{i}.rid = r.rid AND f{i}.name = {flag_ids[n]}"
                   for i, n in enumerate(names)] +
                  [f"LEFT JOIN scalar_stat s{i} ON s{i}.rid = r.rid AND s{i}.key = {k}"
                   for i, (k, _t) in enumerate(keys)])
 w = csv.writer(sys.stdout, lineterminator="\n")
-w.writerow(["run", "operation", "started", "time", "status", "label", *names, *[t for _k, t in keys]])
+w.writerow(["run", "operation", "started", "time", "status", "label", *names, "step", *tags])
 for row in conn.execute(f"SELECT r.id, r.op, r.started, r.stopped, r.status, r.label, {cols} "
                         f"FROM run r {joins} WHERE r.deleted = 0 AND instr(r.op, '+') = 0 "
                         "ORDER BY r.created DESC, r.rid DESC"):
@@ -273,7 +277,10 @@ def run(sizes=SIZES, repeats=5, whole_repeats=1, tables=True, skip=(), only=None
                 "cpu_ratio": a["cpu"] / max(b["cpu"], 1e-9),
                 "vs_first": a["median"] / base[key] if key in base else None,
                 "rss_mb": a["rss_mb"], "floor_rss_mb": b["rss_mb"],
-                "ok": a["ok"] and b["ok"], "bytes": a["bytes"],
+                # whole-table CSV: the floor prints the same bytes (checked at every size)
+                "ok": a["ok"] and b["ok"] and (kind != "table" or "csv" not in name
+                                               or a["bytes"] == b["bytes"]),
+                "bytes": a["bytes"],
             })
             print(_line(rows[-1]), file=sys.stderr, flush=True)
     import shutil
