@@ -20,6 +20,10 @@ _INSERT_RUN = "INSERT INTO run ({}) VALUES ({})".format(
     ", ".join(_RUN_COLUMNS), ", ".join("?" for _ in _RUN_COLUMNS)
 )
 
+_INSERT_FLAG = "INSERT INTO run_flag (rid, name, value, type) VALUES (?, ?, ?, ?)"
+_INSERT_TAG = "INSERT OR IGNORE INTO run_tag (rid, tag) VALUES (?, ?)"
+_INSERT_ATTR = "INSERT OR REPLACE INTO run_attr (rid, name, value) VALUES (?, ?, ?)"
+
 _INSERT_POINT = "INSERT INTO scalar_point (rid, key, step, value, time) VALUES (?, ?, ?, ?, ?)"
 
 # All SET expressions read the row as it was before the update, so min/max and their
@@ -45,6 +49,19 @@ ON CONFLICT (rid, key) DO UPDATE SET
 """
 
 
+_encode = None
+
+
+def _to_json(value):
+    """``json.dumps(value, sort_keys=True)``, with one encoder (dumps makes one a call)."""
+    global _encode
+    if _encode is None:
+        import json  # here, not at the top: readers import this module (start-up time)
+
+        _encode = json.JSONEncoder(sort_keys=True).encode
+    return _encode(value)
+
+
 def encode_flag(value):
     """(stored value, type name) for a flag value; bool as 0/1, list/dict as JSON."""
     if value is None:
@@ -62,9 +79,7 @@ def encode_flag(value):
 
         return json.dumps(list(value)), "list"
     if isinstance(value, dict):
-        import json
-
-        return json.dumps(value, sort_keys=True), "dict"
+        return _to_json(value), "dict"
     return str(value), "str"
 
 
@@ -93,6 +108,49 @@ def insert_run(index, run: Run):
         _write_tags(conn, rid, run.tags)
         _write_attrs(conn, rid, run.attrs)
     return rid
+
+
+def run_rows(run: Run):
+    """The rows :func:`insert_run` writes for ``run``, before it has a rid: ``(run table
+    values, [(flag name, stored value, type)], [tag], [(attribute name, JSON text)])``.
+    Plain tuples and lists, so a process reading run directories can hand them over."""
+    flags = [(name, *encode_flag(value)) for name, value in run.flags.items()]
+    attrs = [(name, _to_json(value)) for name, value in run.attrs.items()]
+    return _run_values(run), flags, list(run.tags), attrs
+
+
+def insert_runs(index, runs):
+    """Insert whole runs in one transaction, each table's rows with one ``executemany``
+    (a rebuild's writer: a call per run and table cost more than the rows).
+
+    ``runs`` are ``(run_rows(run), series_rows(series))`` pairs; the rows are those
+    :func:`insert_run` and :func:`add_series` write, flag names and scalar keys interned
+    in the same order. Returns the new rids, in order.
+    """
+    conn = index.conn
+    rids, flags, tags, attrs, points, stats = [], [], [], [], [], []
+    flag_ids, key_ids = index.flag_ids, index.key_ids
+    with index.atomic():
+        for (values, flag_rows, tag_list, attr_rows), scalars in runs:
+            rid = conn.execute(_INSERT_RUN, values).lastrowid
+            rids.append(rid)
+            for name, stored, type_ in flag_rows:
+                fid = flag_ids.get(name) or _flag_id(index, name)
+                flags.append((rid, fid, stored, type_))
+            tags.extend((rid, tag) for tag in tag_list)
+            attrs.extend((rid, name, value) for name, value in attr_rows)
+            for prefix, tag, steps, stored, times, summary in scalars:
+                kid = key_ids.get((prefix, tag)) or _key_id(index, prefix, tag)
+                if steps is not None:
+                    times = times if isinstance(times, list) else repeat(times)
+                    points.append(zip(repeat(rid), repeat(kid), steps, stored, times))
+                stats.append((rid, kid, *summary))
+        conn.executemany(_INSERT_FLAG, flags)
+        conn.executemany(_INSERT_TAG, tags)
+        conn.executemany(_INSERT_ATTR, attrs)
+        conn.executemany(_INSERT_POINT, chain.from_iterable(points))
+        conn.executemany(_MERGE_STAT, stats)
+    return rids
 
 
 def _run_values(run):
@@ -165,23 +223,17 @@ def _write_flags(index, rid, flags):
     for name, value in flags.items():
         stored, type_ = encode_flag(value)
         rows.append((rid, _flag_id(index, name), stored, type_))
-    index.conn.executemany(
-        "INSERT INTO run_flag (rid, name, value, type) VALUES (?, ?, ?, ?)", rows
-    )
+    index.conn.executemany(_INSERT_FLAG, rows)
 
 
 def _write_tags(conn, rid, tags):
-    conn.executemany(
-        "INSERT OR IGNORE INTO run_tag (rid, tag) VALUES (?, ?)", [(rid, t) for t in tags]
-    )
+    conn.executemany(_INSERT_TAG, [(rid, t) for t in tags])
 
 
 def _write_attrs(conn, rid, attrs):
-    import json
-
     conn.executemany(
-        "INSERT OR REPLACE INTO run_attr (rid, name, value) VALUES (?, ?, ?)",
-        [(rid, name, json.dumps(value, sort_keys=True)) for name, value in attrs.items()],
+        _INSERT_ATTR,
+        [(rid, name, _to_json(value)) for name, value in attrs.items()],
     )
 
 
@@ -252,36 +304,54 @@ def add_series(index, rid, series):
         return
     with index.atomic() as conn:
         stats, points = [], []
-        for (prefix, tag), (steps, values, times) in series.items():
-            if not steps:
-                continue
+        for prefix, tag, steps, stored, times, summary in series_rows(series):
             kid = index.key_ids.get((prefix, tag)) or _key_id(index, prefix, tag)
             times = repeat(times) if not isinstance(times, list) else times
-            first_step, last_step = steps[0], steps[-1]
-            stored = values
-            total = sum(values)
-            if total != total:  # a NaN (or inf - inf)
-                stored = [None if v != v else v for v in values]
             points.append(zip(repeat(rid), repeat(kid), steps, stored, times))
-            first, last = stored[0], stored[-1]
-            if stored is not values:
-                pairs = [(s, v) for s, v in zip(steps, stored) if v is not None]
-                steps, values = [p[0] for p in pairs], [p[1] for p in pairs]
-                total = sum(values)
-                if total != total:  # inf - inf: no sum to give
-                    total = 0.0
-            if values:
-                low, high = min(values), max(values)
-                low_step, high_step = steps[values.index(low)], steps[values.index(high)]
-            else:
-                low = high = low_step = high_step = None
-            stats.append((
-                rid, kid, first, first_step, last, last_step,
-                low, low_step, high, high_step, len(values), total,
-            ))
+            stats.append((rid, kid, *summary))
         # One executemany for every key's points: a call per key costs more than its rows
         conn.executemany(_INSERT_POINT, chain.from_iterable(points))
         conn.executemany(_MERGE_STAT, stats)
+
+
+def series_rows(series, points=True):
+    """What :func:`add_series` writes for ``series``, before the run and its keys have
+    ids: ``[(prefix, tag, steps, stored values, times, summary)]``, the summary being
+    ``scalar_stat``'s ``(first_val, first_step, last_val, last_step, min_val, min_step,
+    max_val, max_step, count, total)`` of the batch. A NaN is stored as None (schema.py).
+
+    :param points: False: the summaries only (steps, values and times are None).
+    """
+    out = []
+    for (prefix, tag), (steps, values, times) in series.items():
+        if not steps:
+            continue
+        first_step, last_step = steps[0], steps[-1]
+        stored = values
+        total = sum(values)
+        if total != total:  # a NaN (or inf - inf)
+            stored = [None if v != v else v for v in values]
+        first, last = stored[0], stored[-1]
+        if stored is not values:
+            pairs = [(s, v) for s, v in zip(steps, stored) if v is not None]
+            steps_, values = [p[0] for p in pairs], [p[1] for p in pairs]
+            total = sum(values)
+            if total != total:  # inf - inf: no sum to give
+                total = 0.0
+        else:
+            steps_ = steps
+        if values:
+            low, high = min(values), max(values)
+            low_step, high_step = steps_[values.index(low)], steps_[values.index(high)]
+        else:
+            low = high = low_step = high_step = None
+        summary = (first, first_step, last, last_step, low, low_step, high, high_step,
+                   len(values), total)
+        if points:
+            out.append((prefix, tag, steps, stored, times, summary))
+        else:
+            out.append((prefix, tag, None, None, None, summary))
+    return out
 
 
 def merge_series(into, more):
