@@ -104,6 +104,10 @@ _DEFAULTS_BLOCK = re.compile(
 
 _first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 
+# OutputScalarParser.from_config's compiled parsers, by repr of the config
+_COMPILED = {}
+_COMPILED_MAX = 64
+
 # how a compiled pattern turns a match into key/value pairs
 _MAP, _KEY_VAL, _NAMED = range(3)
 
@@ -148,10 +152,31 @@ class OutputScalarParser:
 
     @classmethod
     def from_config(cls, patterns_config):
-        """Rebuild a parser from the :attr:`patterns_config` of another one."""
+        """Rebuild a parser from the :attr:`patterns_config` of another one.
+
+        Each config is compiled once per process (a rebuild reads the same patterns in
+        every run's meta.json); every call returns a parser of its own, at step 0.
+        """
         if not isinstance(patterns_config, list):
             raise TypeError(f"invalid output scalar config: {patterns_config!r}")
-        return cls(patterns_config)
+        # repr is one-to-one on what JSON gives (str, numbers, lists, dicts)
+        key = repr(patterns_config)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            compiled = cls(patterns_config)
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.clear()
+            _COMPILED[key] = compiled
+        return compiled._fresh()
+
+    def _fresh(self):
+        "A parser sharing this one's compiled patterns, with a step of its own (0)."
+        new = object.__new__(type(self))
+        new.patterns_config = list(self.patterns_config)
+        new.step = 0
+        new._entries = self._entries
+        new._block = self._block
+        return new
 
     @property
     def patterns(self):

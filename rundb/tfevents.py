@@ -205,8 +205,10 @@ def iter_event_files(run_dir):
     run_dir = os.fspath(run_dir)
     found = []
     for dirpath, _dirs, files in os.walk(run_dir):
-        rel = os.path.relpath(dirpath, run_dir)
-        prefix = "" if rel == os.curdir else rel.replace(os.sep, "/")
+        # os.walk yields run_dir itself, then os.path.join(run_dir, ...): no relpath needed
+        # (a third of a rebuild's walk)
+        rel = dirpath[len(run_dir):].lstrip(os.sep)
+        prefix = rel.replace(os.sep, "/")
         for name in files:
             path = os.path.join(dirpath, name)
             if ".tfevents." in name and os.path.isfile(path):
