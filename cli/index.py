@@ -67,16 +67,22 @@ def _masked(url):
     return api.masked_url(url)
 
 
+_JOBS = click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None,
+    help="Processes reading run directories (default: one per CPU for thousands of runs).")
+
+
 @index.command(name="rebuild")
+@_JOBS
 @pass_home
-def rebuild(home):
+def rebuild(home, jobs):
     """Recreate index.db from the run directories alone.
 
     \b
     Example:
       rundb index rebuild
     """
-    result = api.rebuild_index(home, progress=_progress_bar(), waiting=_waiting)
+    result = api.rebuild_index(home, progress=_progress_bar(), waiting=_waiting, jobs=jobs)
     for err in result.errors:
         click.echo(f"rundb: {err}", err=True)
     click.echo(f"Indexed {result.indexed} run(s)", err=True)
@@ -85,10 +91,11 @@ def rebuild(home):
 
 
 @index.command(name="check")
+@_JOBS
 @pass_home
-def check(home):
+def check(home, jobs):
     """Report runs whose index rows differ from their files (exit 1 if any)."""
-    diffs = api.check_index(home, progress=_progress_bar("Checking"))
+    diffs = api.check_index(home, progress=_progress_bar("Checking"), jobs=jobs)
     for line in diffs:
         click.echo(line)
     if diffs:

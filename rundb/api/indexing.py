@@ -1,8 +1,11 @@
 """The index as a whole: rebuild it from run directories, check it against them."""
 
 
-def rebuild_index(home, progress=None, waiting=None):
+def rebuild_index(home, progress=None, waiting=None, jobs=None):
     """Recreate the index from run directories; returns RebuildResult(indexed, errors).
+
+    The directories are read by ``jobs`` processes (None: one per CPU for a home of
+    thousands of runs, else this process alone); this process alone writes.
 
     Live runs are waited for (``waiting()`` is called first if there are any). On a
     shared (PostgreSQL) index, the runs whose directories this machine sees are
@@ -18,19 +21,20 @@ def rebuild_index(home, progress=None, waiting=None):
         raise HomeNotFound(f"no rundb home at {home.path}")
     if not home.writable():
         raise HomeReadOnly(f"rundb home {home.path} is read-only")
-    return rebuild(home, progress, waiting)
+    return rebuild(home, progress, waiting, jobs)
 
 
-def check_index(home, progress=None):
+def check_index(home, progress=None, jobs=None):
     """Differences between the index and the run directories (empty when they agree).
 
     :param progress: called as ``progress(done, total)`` while the run directories are read.
+    :param jobs: processes reading them, as for :func:`rebuild_index`.
     """
     from ..index.db import open_home_index
     from ..index.rebuild import check
 
     with open_home_index(home) as index:
-        return check(home, index, progress)
+        return check(home, index, progress, jobs)
 
 
 def index_info(home):
