@@ -289,3 +289,14 @@ def test_cli_jobs_option(cli, home, index):
     assert result.exit_code == 0 and "Indexed 2 run(s)" in result.stderr
     assert cli("index", "check", "-j", "1").exit_code == 0
     assert cli("index", "check", "-j", "0").exit_code == 2
+
+
+def test_check_takes_a_nan_flag_or_attribute_as_itself(home, index):
+    """NaN != NaN: a run with a NaN flag was reported as differing from its own files."""
+    run = new_run(home, index, "op", {"lr": float("nan"), "big": float("inf")},
+                  attrs={"score": [1.0, float("nan")]}, status="completed")
+    assert check(home) == []
+    index.conn.execute("UPDATE run_flag SET value = 1.5 WHERE rid = ? AND type = 'float' "
+                       "AND value IS NULL", (run.rid,))
+    [line] = check(home)
+    assert line.startswith(f"{run.short_id}: flags differs (index ") and "'lr': 1.5" in line
