@@ -247,9 +247,8 @@ def _pool(dirs, jobs, points):
         tasks[-1][1].append(name)
     if not tasks:
         return
-    import rundb
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(rundb.__file__)))
+    # the directory holding this rundb package (rundb/index/rebuild.py)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [root, *filter(None, [os.environ.get("PYTHONPATH")])]))
     procs = [subprocess.Popen([sys.executable, "-c", _SERVE], stdin=subprocess.PIPE,
