@@ -161,8 +161,10 @@ def test_debug_and_completion_go_to_click(monkeypatch):
 
 
 #: Imports a `select` must not pay for: click (the fast path's point), PLY (a plain column
-#: needs no parser), dataclasses and inspect (rundb.record), logging, re and json.
-HEAVY = ("click", "ply", "dataclasses", "inspect", "logging", "re", "json", "yaml")
+#: needs no parser), dataclasses and inspect (rundb.record), logging, re, json and
+#: contextlib (the index's context managers are classes).
+HEAVY = ("click", "ply", "dataclasses", "inspect", "logging", "re", "json", "yaml",
+         "contextlib")
 
 
 @pytest.mark.parametrize("args", [["select", "--min", "loss"], ["select", "-p"],

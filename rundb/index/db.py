@@ -4,8 +4,8 @@ Plain ``sqlite3`` only: this module is on every command's path, so it must stay 
 (sqlite-utils imports pandas and numpy when they are installed).
 """
 
-import contextlib
 import os
+import sys
 import sqlite3
 
 from ..errors import IndexSchemaError
@@ -49,57 +49,84 @@ class Index:
     def __exit__(self, *exc):
         self.close()
 
-    @contextlib.contextmanager
     def read_snapshot(self):
-        """One read transaction: every SELECT inside sees the index as it was at the
-        first one, whatever writers commit meanwhile (SQLite's WAL snapshot, PostgreSQL's
-        REPEATABLE READ). For reads whose statements must agree with each other; write
-        nothing inside it."""
-        begin = ("BEGIN" if self.backend == "sqlite"
-                 else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        self.conn.execute(begin)
-        try:
-            yield self.conn
-        finally:
-            # A reader that stopped early (``compare --csv - | head``) may be finalised
-            # after the index was closed, which ended the transaction already.
-            if not self.closed:
-                self.conn.execute("COMMIT")
+        """One read transaction, for a ``with`` block: every SELECT inside sees the index
+        as it was at the first one, whatever writers commit meanwhile (SQLite's WAL
+        snapshot, PostgreSQL's REPEATABLE READ). For reads whose statements must agree
+        with each other; write nothing inside it."""
+        return _ReadSnapshot(self)
 
-    @contextlib.contextmanager
     def atomic(self):
-        """One short write transaction (BEGIN IMMEDIATE), or a savepoint when nested.
+        """One short write transaction (BEGIN IMMEDIATE), or a savepoint when nested, for
+        a ``with`` block: committed at its end, rolled back on an exception.
 
         BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock
         upgrading read locks; the busy timeout makes the second one wait its turn.
         """
-        conn = self.conn
-        if self._depth:
-            name = f"sp{self._depth}"
-            conn.execute(f"SAVEPOINT {name}")
-            self._depth += 1
+        return _Atomic(self)
+
+
+# The context managers of this module are classes, not contextlib generators: this
+# module is on every command's path, and importing contextlib costs a small `rundb
+# select` about 2 ms (6%).
+
+class _ReadSnapshot:
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __enter__(self):
+        index = self.index
+        begin = ("BEGIN" if index.backend == "sqlite"
+                 else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        index.conn.execute(begin)
+        return index.conn
+
+    def __exit__(self, *exc):
+        # A reader that stopped early (``compare --csv - | head``) may be finalised
+        # after the index was closed, which ended the transaction already.
+        if not self.index.closed:
+            self.index.conn.execute("COMMIT")
+        return False
+
+
+class _Atomic:
+    __slots__ = ("index", "savepoint")
+
+    def __init__(self, index):
+        self.index = index
+        self.savepoint = None
+
+    def __enter__(self):
+        index = self.index
+        conn = index.conn
+        if index._depth:
+            self.savepoint = f"sp{index._depth}"
+            conn.execute(f"SAVEPOINT {self.savepoint}")
+            index._depth += 1
+        else:
+            conn.execute("BEGIN IMMEDIATE")
+            index._depth = 1
+        return conn
+
+    def __exit__(self, exc_type, exc, tb):
+        index = self.index
+        conn = index.conn
+        name = self.savepoint
+        if name is not None:
             try:
-                yield conn
-            except BaseException:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
-                raise
-            else:
+                if exc_type is not None:
+                    conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
             finally:
-                self._depth -= 1
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+                index._depth -= 1
+            return False
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+            conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
         finally:
-            self._depth = 0
+            index._depth = 0
+        return False
 
 
 def open_index(path, create=True, readonly=False):
@@ -199,7 +226,6 @@ def schema_version(index):
     return index.conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-@contextlib.contextmanager
 def open_home_index(home, write=False):
     """The index of ``home`` (a :class:`~rundb.home.Home`), open for a ``with`` block.
 
@@ -212,19 +238,48 @@ def open_home_index(home, write=False):
         run lock is held shared (so ``index rebuild`` waits for the block to end).
     :raises HomeReadOnly: ``write`` on a home that cannot be written.
     """
-    location = url.check(home.index_location)  # an unknown scheme creates nothing
-    if url.is_postgres(location):
-        home.ensure()
-        args = {"path": location}
-    else:
-        args = home_index_args(home, location, write)
-    with _run_lock(home, write):
-        index = open_index(**args)
-        index.home_dir = home.path
+    return _HomeIndex(home, write)
+
+
+class _HomeIndex:
+    __slots__ = ("home", "write", "lock", "index")
+
+    def __init__(self, home, write):
+        self.home, self.write = home, write
+        self.lock = self.index = None
+
+    def __enter__(self):
+        home = self.home
+        location = url.check(home.index_location)  # an unknown scheme creates nothing
+        if url.is_postgres(location):
+            home.ensure()
+            args = {"path": location}
+        else:
+            args = home_index_args(home, location, self.write)
+        if self.write:  # readers take no lock (nor import threading)
+            from .. import runlock
+
+            self.lock = runlock.shared(home.path)
+            self.lock.__enter__()
         try:
-            yield index
+            self.index = open_index(**args)
+        except BaseException:
+            self._unlock(*sys.exc_info())
+            raise
+        self.index.home_dir = home.path
+        return self.index
+
+    def __exit__(self, *exc):
+        try:
+            self.index.close()
         finally:
-            index.close()
+            self._unlock(*exc)
+        return False
+
+    def _unlock(self, *exc):
+        if self.lock is not None:
+            lock, self.lock = self.lock, None
+            lock.__exit__(*exc)
 
 
 def home_index_args(home, location, write):
@@ -250,14 +305,6 @@ def home_index_args(home, location, write):
             return {"path": ":memory:"}  # an empty, read-only home: nothing to show
         home.ensure()
     return {"path": location, "readonly": not writable}
-
-
-def _run_lock(home, write):
-    if not write:
-        return contextlib.nullcontext()  # readers take no lock (nor import threading)
-    from .. import runlock
-
-    return runlock.shared(home.path)
 
 
 def _migrate(conn, path, migrations=None):
