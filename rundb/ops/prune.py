@@ -264,8 +264,11 @@ class SearchStudy:
         sampler = (_sampler(algorithm, seed, opt_flags or {}) if algorithm
                    else optuna.samplers.RandomSampler(seed=None if seed is None
                                                       else int(seed) % 2**32))
+        # A fixed name: Hyperband assigns trials to brackets by a hash of the study's name
+        # and the trial's number, so Optuna's random default made its decisions differ
+        # from one batch to the next on the same curves.
         self.study = optuna.create_study(
-            direction="minimize", sampler=sampler,
+            study_name="rundb", direction="minimize", sampler=sampler,
             pruner=prune.pruner() if prune else optuna.pruners.NopPruner())
         self.lock = threading.RLock()
         self.known = set()  # run ids in the study
