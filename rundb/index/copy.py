@@ -74,9 +74,8 @@ def copy_index_rows(src_path, dest_path, run_ids=None, where=None, params=(), un
         _remove(tmp)
         open_index(tmp).close()
         copied = _copy(src_path, tmp, run_ids, where, params, undelete, skipped, True, True)
-        _fsync(tmp)
         os.replace(tmp, dest_path)
-        _fsync(os.path.dirname(os.path.abspath(dest_path)))  # the rename
+        _fsync_dir(os.path.dirname(os.path.abspath(dest_path)))  # the rename
     finally:
         _remove(tmp)
     return copied
@@ -112,6 +111,11 @@ def _copy(src_path, dest_path, run_ids, where, params, undelete, skipped, standa
         ex("COMMIT")
         if new:
             ex("PRAGMA dest.journal_mode = DELETE")
+            # Synced by SQLite itself (never a descriptor of ours on an index file): a
+            # committed write with synchronous FULL fsyncs the whole file.
+            ex("PRAGMA dest.synchronous = FULL")
+            (version,) = ex("PRAGMA dest.user_version").fetchone()
+            ex(f"PRAGMA dest.user_version = {int(version)}")
     finally:
         conn.close()
     return copied
@@ -274,7 +278,7 @@ def _copy_from_postgres(src_path, dest_path, run_ids, where, params, undelete, s
         return len(added)
 
 
-def _fsync(path):
+def _fsync_dir(path):
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
