@@ -171,11 +171,11 @@ class OutputScalarParser:
 
     def _fresh(self):
         "A parser sharing this one's compiled patterns, with a step of its own (0)."
-        new = object.__new__(type(self))
+        import copy
+
+        new = copy.copy(self)
         new.patterns_config = list(self.patterns_config)
         new.step = 0
-        new._entries = self._entries
-        new._block = self._block
         return new
 
     @property

@@ -10,6 +10,7 @@ import sqlite3
 from itertools import repeat
 
 import pytest
+from conftest import PPID, live_pids
 
 from rundb.errors import RundbError
 from rundb.index import reader, writer
@@ -230,20 +231,23 @@ def test_parser_from_config_is_fresh_each_time():
 
 
 def _children():
-    """{pid: (command line, {descriptor targets})} of this process's child processes."""
+    """{pid: (command line, {descriptor targets})} of this process's child processes (a
+    descriptor closed while they are listed is left out, not its whole process)."""
     out = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid in live_pids(PPID, os.getpid()):
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != os.getpid():
-                continue
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode()
-            fds = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        except (OSError, IndexError, ValueError):
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
             continue  # gone meanwhile
-        out[int(pid)] = (cmd, fds)
+        fds = set()
+        for fd in names:
+            try:
+                fds.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass  # closed meanwhile
+        out[pid] = (cmd, fds)
     return out
 
 
