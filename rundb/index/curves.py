@@ -1,7 +1,7 @@
 """Curves: a scalar's points for several runs at once, as pruners and samplers read them
 (the intermediate values of trials). One query for all the runs asked."""
 
-from .reader import _chunks
+from .reader import batches
 
 
 def curves(index, rids, key_ids, after=None):
@@ -17,7 +17,7 @@ def curves(index, rids, key_ids, after=None):
     rank = {key: i for i, key in enumerate(key_ids)}
     keys = ", ".join("?" * len(key_ids))
     best = {}
-    for chunk in _chunks(list(rids), 500):
+    for chunk in batches(rids, 500):
         marks = ", ".join("?" * len(chunk))
         least = min((after or {}).get(rid, -1) for rid in chunk) if after else -1
         rows = index.conn.execute(

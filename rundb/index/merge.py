@@ -83,7 +83,7 @@ def _same(a, b):
 def _stats(index, rids):
     """{rid: [(prefix, tag, first_val, ..., total), ...]} sorted by key."""
     out = {}
-    for chunk in _chunks(rids):
+    for chunk in reader.batches(rids):
         marks = ",".join("?" * len(chunk))
         sql = (f"SELECT s.rid, k.prefix, k.tag, {', '.join('s.' + c for c in _STAT_COLUMNS)} "
                "FROM scalar_stat s JOIN scalar_key k ON k.id = s.key "
@@ -108,12 +108,6 @@ def _copy_scalars(src, dest, src_rid, dest_rid, stats):
         kid = keys.get((prefix, tag)) or writer.key_id(dest, prefix, tag)
         stat_rows.append((dest_rid, kid, *values))
     writer.insert_stats(dest, stat_rows)
-
-
-def _chunks(items, size=900):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def copy_runs_to_file(src, dest_path, run_ids, undelete=False, journal_mode=None):

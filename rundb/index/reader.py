@@ -69,14 +69,14 @@ def load_runs(index, rids, details=True):
     # (an SQLite index may have been copied or moved with its home).
     shared = getattr(index, "backend", "sqlite") == "postgresql"
     by_rid = {}
-    for chunk in _chunks(rids):
+    for chunk in batches(rids):
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(f"SELECT {_RUN_FIELDS} FROM run WHERE rid IN ({marks})", chunk):
             by_rid[row[0]] = _run_from_row(row, (shared and row[_HOME]) or home)
     if details:
         for rid, flags in load_flags(index, rids).items():
             by_rid[rid].flags = flags
-        for chunk in _chunks(rids):
+        for chunk in batches(rids):
             marks = ",".join("?" * len(chunk))
             for rid, tag in conn.execute(
                 f"SELECT rid, tag FROM run_tag WHERE rid IN ({marks}) ORDER BY rid, tag", chunk
@@ -108,7 +108,7 @@ def _run_from_row(row, home):
 def load_flags(index, rids):
     """{rid: {flag name: value}} with values in their original types."""
     out = {rid: {} for rid in rids}
-    for chunk in _chunks(rids):
+    for chunk in batches(rids):
         marks = ",".join("?" * len(chunk))
         sql = (
             "SELECT f.rid, n.name, f.value, f.type FROM run_flag f "
@@ -133,7 +133,7 @@ def get_run(index, run_id):
 def scalar_summaries(index, rids):
     """{rid: [summary dict, ...]} sorted by prefix, tag (the seed's ipy column names)."""
     out = {rid: [] for rid in rids}
-    for chunk in _chunks(rids):
+    for chunk in batches(rids):
         marks = ",".join("?" * len(chunk))
         sql = (
             "SELECT s.rid, k.prefix, k.tag, s.first_val, s.first_step, s.last_val, "
@@ -247,10 +247,17 @@ def reap_gone_runs(index):
     return [run_id for _rid, run_id in gone]
 
 
-def _chunks(items, size=900):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def batches(items, size=900):
+    """Lists of up to ``size`` of ``items`` (any iterable, read as it is consumed); 900
+    keeps a batch of ``?`` parameters under SQLite's limit."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def run_state(index, run_id):
@@ -290,7 +297,7 @@ def run_times(index, run_ids):
 def ids_of(index, rids):
     """Full run ids of ``rids``, in the given order (without building run records)."""
     out = {}
-    for chunk in _chunks(rids):
+    for chunk in batches(rids):
         marks = ",".join("?" * len(chunk))
         out.update(index.conn.execute(f"SELECT rid, id FROM run WHERE rid IN ({marks})", chunk))
     return [out[rid] for rid in rids if rid in out]

@@ -318,17 +318,6 @@ def _serve():
         stdout.flush()
 
 
-def _batches(items, size):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def build_index(home, path, progress=None, jobs=None):
     """Write a fresh index at ``path`` from the home's run directories.
 
@@ -356,7 +345,7 @@ def build_index(home, path, progress=None, jobs=None):
     done = 0
     try:
         with closing(derive_all(dirs, jobs)) as derived:
-            for batch in _batches(derived, _RUNS_PER_TRANSACTION):
+            for batch in reader.batches(derived, _RUNS_PER_TRANSACTION):
                 with index.atomic():
                     _write_batch(index, batch, rids, result)
                 done += len(batch)
@@ -484,7 +473,7 @@ def check(home, live=None, progress=None, jobs=None):
     done = 0
     try:
         with closing(derive_all(dirs, jobs, points=False)) as derived:
-            for batch in _batches(derived, _CHECK_BATCH):
+            for batch in reader.batches(derived, _CHECK_BATCH):
                 found = {}  # run id -> Derived; one id in two directories: the last read
                 for item in batch:
                     if isinstance(item, str):
