@@ -138,6 +138,34 @@ def test_atomic_rolls_back_on_error(home, index):
     assert index.conn.execute("SELECT count(*) FROM run").fetchone()[0] == 0
 
 
+def test_nested_atomic_rolls_back_the_inner_block_only(home, index):
+    with index.atomic():
+        new_run(home, index, "outer", {}, status="completed")
+        with pytest.raises(RuntimeError):
+            with index.atomic():
+                new_run(home, index, "inner", {}, status="completed")
+                raise RuntimeError("boom")
+        new_run(home, index, "after", {}, status="completed")
+    ops = [r[0] for r in index.conn.execute("SELECT op FROM run ORDER BY rid")]
+    assert ops == ["outer", "after"] and not index.conn.in_transaction
+    with index.atomic():  # the depth went back to 0: a new transaction, not a savepoint
+        assert index._depth == 1
+
+
+def test_a_writing_block_that_fails_releases_the_run_lock(home):
+    # open_home_index(write=True) holds the home's run lock shared; an error inside
+    # the block must release it, or `index rebuild` would wait for this process forever.
+    from rundb import runlock
+    from rundb.index.db import open_home_index
+
+    with pytest.raises(RuntimeError):
+        with open_home_index(home, write=True):
+            raise RuntimeError("boom")
+    assert not runlock._held
+    with runlock.exclusive(home.path):
+        pass
+
+
 _WRITER = textwrap.dedent("""
     import sys
     from rundb.home import Home
