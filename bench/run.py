@@ -181,7 +181,16 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1,000 runs only, fewer repeats")
     p.add_argument("--full", action="store_true", help="add 100,000 runs and the optimizers")
-    args = p.parse_args()
+    p.add_argument("--scale", action="store_true",
+                   help="instead: 1,000 to 1,000,000 runs (bench/scale.py, make bench-scale); "
+                        "arguments after --scale go to it")
+    args, rest = p.parse_known_args()
+    if args.scale:
+        import scale
+
+        return scale.main(rest)
+    if rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
     rows = run(quick=args.quick, full=args.full)
     text = table(rows)
     print(text)
